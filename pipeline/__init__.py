@@ -1,0 +1,1 @@
+"""Spiking synaptic penalty: neurons, models, ψ, energy, penalties, training, scoring."""

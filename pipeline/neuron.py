@@ -1,0 +1,107 @@
+"""Single-step spiking neuron and its surrogate gradients (spec §1).
+
+Forward: s = H(u − u_th) (Eq. 2; u = u_th fires). Backward: ds/du is replaced
+by a surrogate chosen by name — `s3nn` (Eq. 3), `linear` (Eq. 22) or
+`sigmoid` (Eq. 23).
+
+Every spiking layer is a `Neuron` module: after each forward pass its
+`spikes` attribute holds the output (still in the autograd graph), so one
+forward pass yields every spike the penalty and the statistics need, and its
+`psi` buffer holds ψ (synapse counts, attached by `pipeline.synapses`).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["SURROGATES", "Neuron", "Spike", "neurons", "spike_fn", "surrogate_grad"]
+
+SURROGATES = ("s3nn", "linear", "sigmoid")
+
+
+def _check_surrogate(name: str) -> None:
+    if name not in SURROGATES:
+        raise ValueError(f"unknown surrogate {name!r}; allowed: {', '.join(SURROGATES)}")
+
+
+def _sigmoid_grad(u: Tensor, alpha: float, u_th: float) -> Tensor:
+    """σ'_α(u) = σ_α(1 − σ_α)/α with σ_α(u) = 1/(1 + exp((u_th − u)/α)) (Eqs. 4–5)."""
+    sig = torch.sigmoid((u - u_th) / alpha)
+    return sig * (1 - sig) / alpha
+
+
+def surrogate_grad(u: Tensor, surrogate: str, alpha: float, tau: float, u_th: float) -> Tensor:
+    """The surrogate of ds/du at membrane potential `u` (finite for every real u)."""
+    _check_surrogate(surrogate)
+    if surrogate == "linear":  # Eq. 22
+        return (1 - (u - u_th).abs()).clamp(min=0)
+    if surrogate == "sigmoid":  # Eq. 23
+        return _sigmoid_grad(u, alpha, u_th)
+    # Eq. 3: 1/(τu) above threshold; the clamp keeps the unused branch finite.
+    above = 1 / (tau * u.clamp(min=u_th))
+    return torch.where(u >= u_th, above, _sigmoid_grad(u, alpha, u_th))
+
+
+class _SpikeFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u: Tensor, surrogate: str, alpha: float, tau: float, u_th: float) -> Tensor:
+        ctx.save_for_backward(u)
+        ctx.params = (surrogate, alpha, tau, u_th)
+        return (u >= u_th).to(u.dtype)  # Eq. 2
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        (u,) = ctx.saved_tensors
+        return grad_out * surrogate_grad(u, *ctx.params), None, None, None, None
+
+
+def spike_fn(
+    u: Tensor, surrogate: str = "s3nn", alpha: float = 0.25, tau: float = 0.6, u_th: float = 1.0
+) -> Tensor:
+    """H(u − u_th) with the named surrogate gradient."""
+    _check_surrogate(surrogate)
+    return _SpikeFunction.apply(u, surrogate, alpha, tau, u_th)
+
+
+class Neuron(nn.Module):
+    """Base of every spiking (or spike-counting) layer.
+
+    `spikes` is the last output; `psi` the ψ buffer (non-persistent: it is
+    derived from the architecture, so checkpoints need not carry it).
+    """
+
+    spikes: Tensor | None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spikes = None
+        self.register_buffer("psi", None, persistent=False)
+
+    def fire(self, u: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, u: Tensor) -> Tensor:
+        self.spikes = self.fire(u)
+        return self.spikes
+
+
+class Spike(Neuron):
+    """Single-step spiking activation s = H(u − u_th) (Eq. 2)."""
+
+    def __init__(
+        self, surrogate: str = "s3nn", alpha: float = 0.25, tau: float = 0.6, u_th: float = 1.0
+    ) -> None:
+        super().__init__()
+        _check_surrogate(surrogate)
+        self.surrogate, self.alpha, self.tau, self.u_th = surrogate, alpha, tau, u_th
+
+    def fire(self, u: Tensor) -> Tensor:
+        return _SpikeFunction.apply(u, self.surrogate, self.alpha, self.tau, self.u_th)
+
+    def extra_repr(self) -> str:
+        return f"surrogate={self.surrogate}, alpha={self.alpha}, tau={self.tau}, u_th={self.u_th}"
+
+
+def neurons(model: nn.Module) -> list[tuple[str, Neuron]]:
+    """Every `Neuron` of `model` with its qualified name, in registration order."""
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, Neuron)]
