@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["SURROGATES", "Neuron", "Spike", "neurons", "spike_fn", "surrogate_grad"]
+__all__ = ["SURROGATES", "Neuron", "QReLU", "Spike", "neurons", "spike_fn", "surrogate_grad"]
 
 SURROGATES = ("s3nn", "linear", "sigmoid")
 
@@ -100,6 +100,26 @@ class Spike(Neuron):
 
     def extra_repr(self) -> str:
         return f"surrogate={self.surrogate}, alpha={self.alpha}, tau={self.tau}, u_th={self.u_th}"
+
+
+class _QuantizedReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return x.clamp(min=0).floor()
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return grad_out * (x > 0).to(grad_out.dtype)  # straight-through where x > 0
+
+
+class QReLU(Neuron):
+    """Quantised ReLU floor(max(x, 0)): the number of spikes an IF neuron with
+    threshold 1 would emit (ANN→SNN baseline, spec §7); straight-through backward."""
+
+    def fire(self, u: Tensor) -> Tensor:
+        return _QuantizedReLU.apply(u)
 
 
 def neurons(model: nn.Module) -> list[tuple[str, Neuron]]:

@@ -51,3 +51,13 @@ def test_spike_module_records_its_output():
 def test_unknown_surrogate_is_a_one_line_error():
     with pytest.raises(ValueError, match=r"unknown surrogate 'relu'; allowed: s3nn, linear, sigmoid"):
         Spike("relu")
+
+
+def test_qrelu_counts_spikes_and_passes_gradient_straight_through():
+    from pipeline.neuron import QReLU
+
+    x = torch.tensor([-1.5, -0.0, 0.3, 1.0, 2.7, 4.0], requires_grad=True)
+    out = QReLU()(x)
+    assert out.tolist() == [0, 0, 0, 1, 2, 4]
+    out.sum().backward()
+    assert x.grad.tolist() == [0, 0, 1, 1, 1, 1]
