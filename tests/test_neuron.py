@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.neuron import SURROGATES, Spike, spike_fn
+from pipeline.neuron import SURROGATES, QReLU, Spike, spike_fn
 
 U = np.concatenate([np.linspace(-5, 5, 1001), [0.0, 1e-12, -1e-12, 1e-6, 1.0, 1.0 - 1e-7, 1.0 + 1e-7]])
 
@@ -54,8 +54,6 @@ def test_unknown_surrogate_is_a_one_line_error():
 
 
 def test_qrelu_counts_spikes_and_passes_gradient_straight_through():
-    from pipeline.neuron import QReLU
-
     x = torch.tensor([-1.5, -0.0, 0.3, 1.0, 2.7, 4.0], requires_grad=True)
     out = QReLU()(x)
     assert out.tolist() == [0, 0, 0, 1, 2, 4]
