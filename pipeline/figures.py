@@ -1,0 +1,174 @@
+"""Figures (spec §6): per-layer shares (paper Figs. 1–2), trade-off curves (Figs. 3, 5), training curves.
+
+Each figure is written as `path_stem.png` and `path_stem.pdf`. Figures are
+`matplotlib.figure.Figure` objects rendered by the Agg (PNG) and PDF canvases,
+never registered with pyplot, so no global backend is switched and nothing
+stays open. Series differ by marker and line style as well as colour, so a
+greyscale print stays readable. An empty input gives a figure saying "no data".
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from pipeline.scoring import PENALTY_SYMBOLS, auc, envelope, split_curves, valid_runs
+
+__all__ = ["layer_shares", "plot_layer_shares", "plot_tradeoff", "plot_training_curves"]
+
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", "h")  # "*" is the baseline's
+_LINESTYLES = ("-", "--", ":", "-.")
+_SHARES = {"E_SNN": "E_SNN", **PENALTY_SYMBOLS}
+_BAR_LOOKS = (("0.1", ""), ("0.55", "//"), ("1.0", ".."), ("0.8", "xx"))  # (grey, hatch) per quantity
+_HISTORY_PANELS = (("loss", "training loss", 1.0), ("val_accuracy", "validation accuracy [%]", 100.0),
+                   ("rate_mean", "mean firing rate [%]", 100.0))
+
+
+def _style(index: int) -> dict:
+    """Marker, line style and colour of the index-th series (9 × 4 distinct marker/line pairs)."""
+    return {
+        "marker": _MARKERS[index % len(_MARKERS)],
+        "linestyle": _LINESTYLES[index % len(_LINESTYLES)],
+        "color": f"C{index % 10}",
+    }
+
+
+def _save(fig: Figure, path_stem: Path) -> list[Path]:
+    path_stem = Path(path_stem)
+    path_stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [path_stem.parent / f"{path_stem.name}.{ext}" for ext in ("png", "pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=150)
+    return paths
+
+
+def _no_data(path_stem: Path, title: str) -> list[Path]:
+    fig = Figure(figsize=(4, 3), layout="constrained")
+    ax = fig.add_subplot()
+    ax.text(0.5, 0.5, "no data", ha="center", va="center", fontsize=14)
+    ax.set_title(title)
+    ax.set_axis_off()
+    return _save(fig, path_stem)
+
+
+def _dropped_note(n_dropped: int) -> str:
+    return f" ({n_dropped} diverged)" if n_dropped else ""
+
+
+def layer_shares(layers: list[dict]) -> pd.DataFrame:
+    """Each layer's share (%) of E_SNN, Ω_syn, Ω_total, Ω_balance with every neuron firing (paper Figs. 1–2).
+
+    With s = 1 everywhere: E_SNN(l) ∝ Σ_i ψ_{l,i} = synapses(l) (Eq. 10) = Ω_syn(l)
+    (Eq. 13), Ω_total(l) ∝ neurons(l) (Eq. 18), Ω_balance(l) = 1 for each of the
+    L layers (Eq. 19). Only Ω_syn's shares equal the energy's.
+    Each layer dict has name, shape, neurons, synapses.
+    """
+    synapses = np.array([layer["synapses"] for layer in layers], dtype=float)
+    neurons = np.array([layer["neurons"] for layer in layers], dtype=float)
+    return pd.DataFrame({
+        "layer": [layer["name"] for layer in layers],
+        "E_SNN": 100 * synapses / synapses.sum(),
+        "omega_syn": 100 * synapses / synapses.sum(),
+        "omega_total": 100 * neurons / neurons.sum(),
+        "omega_balance": np.full(len(layers), 100 / len(layers)),
+    })
+
+
+def plot_layer_shares(layer_tables: dict[str, list[dict]], path_stem: Path) -> list[Path]:
+    """Grouped bars per layer of `layer_shares`, one panel per model (paper Figs. 1–2)."""
+    models = {name: layers for name, layers in layer_tables.items() if layers}
+    if not models:
+        return _no_data(path_stem, "layer shares")
+    widest = max(len(layers) for layers in models.values())
+    fig = Figure(figsize=(max(6.0, 0.55 * widest + 2), 3.2 * len(models)), layout="constrained")
+    axes = fig.subplots(len(models), 1, squeeze=False)[:, 0]
+    width = 0.8 / len(_SHARES)
+    for ax, (name, layers) in zip(axes, models.items()):
+        shares = layer_shares(layers)
+        x = np.arange(len(shares))
+        for j, ((column, symbol), (grey, hatch)) in enumerate(zip(_SHARES.items(), _BAR_LOOKS)):
+            offset = (j - (len(_SHARES) - 1) / 2) * width
+            ax.bar(x + offset, shares[column], width, label=symbol, color=grey, hatch=hatch, edgecolor="black")
+        ax.set_xticks(x, shares["layer"], rotation=45, ha="right", fontsize="small")
+        ax.set_ylabel("share, all neurons firing [%]")
+        ax.set_title(name)
+    axes[0].legend(ncols=len(_SHARES), fontsize="small")
+    return _save(fig, path_stem)
+
+
+def plot_tradeoff(points: pd.DataFrame, path_stem: Path, cutoff: float | None = None) -> list[Path]:
+    """Accuracy vs energy, one panel per setting, one series per curve (paper Figs. 3, 5).
+
+    `points` is the run table of `scoring.score_curves`. Each curve (setting,
+    method, p, T) shows its runs as markers and Alg. 1's monotone envelope as
+    a line (with cutoff P when given, and its AUC(P) in the legend; with all
+    points otherwise; c's vertical rise from 0 at x_1 is not drawn). Baseline
+    runs are black stars. Diverged or NaN runs
+    are left out and counted in the legend. Axes: E_SNN/E_baseline [%] and
+    test accuracy [%].
+    """
+    if points.empty:
+        return _no_data(path_stem, "trade-off")
+    curves = split_curves(points)
+    baseline = points[points["method"] == "baseline"]
+    settings = sorted({c.setting for c in curves} | set(baseline["setting"].astype(str)))
+    styles = {label: _style(i) for i, label in enumerate(dict.fromkeys(c.label for c in curves))}
+    level = 0.0 if cutoff is None else cutoff
+    fig = Figure(figsize=(5.5 * len(settings), 4.5), layout="constrained")
+    axes = fig.subplots(1, len(settings), squeeze=False)[0]
+    for ax, setting in zip(axes, settings):
+        shown_y = [] if cutoff is None else [float(cutoff)]
+        for curve in (c for c in curves if c.setting == setting):
+            style = styles[curve.label]
+            label = curve.label + _dropped_note(curve.n_dropped)
+            if cutoff is not None:
+                label += f", AUC({cutoff:g}) = {auc(curve.energy, curve.accuracy, cutoff):.1f}"
+            ax.plot([], [], label=label, **style)  # legend entry showing both marker and line
+            ax.plot(100 * curve.energy, 100 * curve.accuracy, linestyle="none", marker=style["marker"],
+                    color=style["color"], alpha=0.6)
+            xs, ys = envelope(curve.energy, curve.accuracy, level)
+            ax.plot(100 * xs[1:], 100 * ys[1:], linestyle=style["linestyle"], color=style["color"])
+            shown_y.extend(100 * curve.accuracy)
+        runs = baseline[baseline["setting"] == setting]
+        ok = runs[valid_runs(runs)]
+        if len(runs):
+            ax.plot(100 * ok["energy_ratio"], 100 * ok["test_accuracy"], linestyle="none", marker="*",
+                    markersize=14, color="black", label="baseline" + _dropped_note(len(runs) - len(ok)))
+            shown_y.extend(100 * ok["test_accuracy"])
+        if cutoff is not None:
+            ax.axhline(cutoff, color="0.4", linewidth=0.8, linestyle=(0, (1, 3)), label=f"P = {cutoff:g} %")
+        if shown_y:
+            ax.set_ylim(max(0.0, min(shown_y) - 5), min(100.0, max(shown_y) + 3))
+        ax.set_xlabel("E_SNN / E_baseline [%]")
+        ax.set_ylabel("test accuracy [%]")
+        ax.set_title(setting)
+        ax.legend(fontsize="x-small")
+    return _save(fig, path_stem)
+
+
+def plot_training_curves(histories: dict[str, pd.DataFrame], path_stem: Path) -> list[Path]:
+    """Training loss, validation accuracy and firing rate vs epoch, one series per label.
+
+    A history has columns epoch, loss, train_accuracy, val_accuracy, rate_mean,
+    lam (accuracy and rate as fractions, shown in %); labels read like
+    "Ω_syn λ'=8".
+    """
+    series = {label: history for label, history in histories.items() if not history.empty}
+    if not series:
+        return _no_data(path_stem, "training curves")
+    fig = Figure(figsize=(14, 4), layout="constrained")
+    axes = fig.subplots(1, len(_HISTORY_PANELS))
+    for i, (label, history) in enumerate(series.items()):
+        missing = [c for c in ("epoch", *(column for column, _, _ in _HISTORY_PANELS)) if c not in history.columns]
+        if missing:
+            raise ValueError(f"history {label!r} lacks columns {missing}")
+        markevery = max(1, len(history) // 10)
+        for ax, (column, _, scale) in zip(axes, _HISTORY_PANELS):
+            ax.plot(history["epoch"], scale * history[column], markevery=markevery, label=label, **_style(i))
+    for ax, (_, ylabel, _) in zip(axes, _HISTORY_PANELS):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+    axes[0].legend(fontsize="small")
+    return _save(fig, path_stem)

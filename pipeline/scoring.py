@@ -1,0 +1,250 @@
+"""Scoring an accuracy–energy trade-off curve: AUC(P), Spearman(P), MI(P).
+
+Spec §8 (paper App. A.4, Alg. 1). A curve is every run of one method: points
+(x = E_SNN / E_baseline, y = test accuracy as a fraction). The cutoff P (70 or
+50, in percent) drops the points with y < P/100 before any of the metrics.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+from sklearn.feature_selection import mutual_info_regression
+from sklearn.metrics import mutual_info_score
+
+__all__ = [
+    "METHOD_ORDER",
+    "PENALTY_SYMBOLS",
+    "Curve",
+    "auc",
+    "envelope",
+    "mi",
+    "mi_knn",
+    "score_columns",
+    "score_curves",
+    "spearman",
+    "split_curves",
+    "valid_runs",
+]
+
+#: Curve methods in the paper's order; `baseline` rows are never a curve.
+METHOD_ORDER = ("omega_syn", "omega_total", "omega_balance", "ann2snn")
+#: How tables and figures print each penalty method.
+PENALTY_SYMBOLS = {"omega_syn": "Ω_syn", "omega_total": "Ω_total", "omega_balance": "Ω_balance"}
+_CURVE_KEYS = ["setting", "method", "p", "T"]
+_REQUIRED = [*_CURVE_KEYS, "test_accuracy", "energy_ratio", "diverged"]
+_MI_KNN_SEED = 0
+
+
+def _kept(energy: Sequence[float], accuracy: Sequence[float], cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+    """The points at or above the cutoff, y ≥ P/100 (spec §8, first step for all metrics)."""
+    x = np.asarray(energy, dtype=float).ravel()
+    y = np.asarray(accuracy, dtype=float).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"energy and accuracy differ in length ({x.size} vs {y.size}); pass one value per run")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("energy and accuracy must be finite; drop diverged runs first (score_curves does)")
+    if (x < 0).any() or (y < 0).any() or (y > 1).any():
+        raise ValueError("energy ratios must be ≥ 0 and accuracies fractions in [0, 1]; divide percentages by 100")
+    if not 0 <= cutoff < 100:
+        raise ValueError(f"cutoff is a percentage in [0, 100), got {cutoff}")
+    keep = y >= cutoff / 100
+    return x[keep], y[keep]
+
+
+def envelope(energy: Sequence[float], accuracy: Sequence[float], cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+    """The monotone curve c(x) of Alg. 1 (spec §8), as the vertices of a polyline.
+
+    Steps: drop y < P/100; sort by x; keep x ≤ 1; prepend (x_1, 0); append
+    (1, max y); keep the points whose y is ≥ every earlier y.
+
+    * "max y" is the largest accuracy among the kept points with x ≤ 1: a run
+      that spends more than the baseline's energy must not lift the curve.
+    * Ties in x are ordered by decreasing y, so at equal energy the envelope
+      keeps the higher accuracy (a lower one at the same x is never a record).
+    * When no point survives (all below the cutoff or all at x > 1) the
+      envelope is empty: two empty arrays.
+
+    The first vertex is the prepended (x_1, 0): c(x) = 0 for x < x_1 and rises
+    vertically at x_1.
+    """
+    x, y = _kept(energy, accuracy, cutoff)
+    order = np.lexsort((-y, x))
+    x, y = x[order], y[order]
+    inside = x <= 1
+    x, y = x[inside], y[inside]
+    if x.size == 0:
+        return np.empty(0), np.empty(0)
+    xs = np.concatenate([[x[0]], x, [1.0]])
+    ys = np.concatenate([[0.0], y, [y.max()]])
+    record = ys >= np.maximum.accumulate(ys)
+    return xs[record], ys[record]
+
+
+def _positive_part_integral(xs: np.ndarray, ys: np.ndarray, level: float) -> float:
+    """∫ max(c(x) − level, 0) dx, exactly, for the polyline c through (xs, ys).
+
+    A segment that crosses the level contributes only the triangle above it.
+    """
+    g0, g1 = ys[:-1] - level, ys[1:] - level
+    width = np.diff(xs)
+    above = (g0 >= 0) & (g1 >= 0)
+    crossing = (g0 < 0) != (g1 < 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        triangle = width * np.maximum(g0, g1) ** 2 / (2 * np.abs(g1 - g0))
+    area = np.where(above, width * (g0 + g1) / 2, np.where(crossing, triangle, 0.0))
+    return float(area.sum())
+
+
+def auc(energy: Sequence[float], accuracy: Sequence[float], cutoff: float) -> float:
+    """AUC(P) of Alg. 1 (spec §8), in percent.
+
+    ∫_0^1 max(c(x) − P', 0) dx / (1 − P') · 100 with P' = P/100 and c the
+    `envelope` (see it for the "max y" reading and ties). 100 means the full
+    accuracy at zero energy. Returns 0.0 when no point survives the cutoff
+    with x ≤ 1: an empty curve encloses no area.
+    """
+    xs, ys = envelope(energy, accuracy, cutoff)
+    if xs.size == 0:
+        return 0.0
+    level = cutoff / 100
+    return 100 * _positive_part_integral(xs, ys, level) / (1 - level)
+
+
+def spearman(energy: Sequence[float], accuracy: Sequence[float], cutoff: float) -> float:
+    """Spearman(P) (spec §8): Spearman's ρ between energy and accuracy of the kept points.
+
+    Kept means y ≥ P/100; unlike AUC, points with x > 1 count. Returns NaN
+    (no warning) when fewer than 2 points are kept or either coordinate is
+    constant, where ρ is undefined.
+    """
+    x, y = _kept(energy, accuracy, cutoff)
+    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(spearmanr(x, y).statistic)
+
+
+def _codes(values: np.ndarray) -> np.ndarray:
+    """Each distinct value as an integer label (MI is invariant to relabelling)."""
+    return np.unique(values, return_inverse=True)[1]
+
+
+def mi(energy: Sequence[float], accuracy: Sequence[float], cutoff: float) -> float:
+    """MI(P) as the paper computed it (spec §8), in nats.
+
+    `sklearn.metrics.mutual_info_score` on the raw values of the kept points
+    (y ≥ P/100), each distinct value a class; it equals ln(n) when all n
+    points are distinct, and repeated values lower it. The values are passed
+    as integer codes of the same classes, which gives the identical number
+    without scikit-learn's continuous-label warning. 0.0 for fewer than 2 points.
+    """
+    x, y = _kept(energy, accuracy, cutoff)
+    if x.size < 2:
+        return 0.0
+    return float(mutual_info_score(_codes(x), _codes(y)))
+
+
+def mi_knn(energy: Sequence[float], accuracy: Sequence[float], cutoff: float) -> float:
+    """A continuous MI(P) estimate (spec §8), in nats: k-NN `mutual_info_regression`.
+
+    Kept points as for `mi`; n_neighbors = min(3, n − 1) and a fixed
+    random_state, so the value is reproducible. 0.0 for fewer than 2 points.
+    """
+    x, y = _kept(energy, accuracy, cutoff)
+    if x.size < 2:
+        return 0.0
+    estimate = mutual_info_regression(
+        x[:, None], y, n_neighbors=min(3, x.size - 1), random_state=_MI_KNN_SEED
+    )
+    return float(estimate[0])
+
+
+def valid_runs(runs: pd.DataFrame) -> pd.Series:
+    """True for the runs that count: not diverged, with a finite accuracy and energy ratio."""
+    finite = np.isfinite(runs["test_accuracy"].to_numpy(float)) & np.isfinite(runs["energy_ratio"].to_numpy(float))
+    return ~runs["diverged"].eq(True) & finite
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One trade-off curve: the valid runs of (setting, method, p, T) (spec §6, Sec. 4.3)."""
+
+    setting: str
+    method: str
+    p: float
+    T: int
+    energy: np.ndarray
+    accuracy: np.ndarray
+    n_dropped: int
+
+    @property
+    def label(self) -> str:
+        """"Ω_syn p=1" for a penalty, "ann2snn T=5" for the conversion baseline."""
+        if self.method == "ann2snn":
+            return f"ann2snn T={int(self.T)}"
+        return f"{PENALTY_SYMBOLS[self.method]} p={int(self.p)}"
+
+
+def split_curves(points: pd.DataFrame) -> list[Curve]:
+    """Group result rows into curves by (setting, method, p, T), in the paper's method order.
+
+    `baseline` rows are not a curve. Rows with diverged=True or a NaN (or
+    infinite) accuracy/energy are dropped and counted in `Curve.n_dropped`. An empty
+    frame gives no curves.
+    """
+    if points.empty:
+        return []
+    missing = [c for c in _REQUIRED if c not in points.columns]
+    if missing:
+        raise ValueError(f"points lack columns {missing}; expected the run table of spec §6")
+    unknown = set(points["method"]) - set(METHOD_ORDER) - {"baseline"}
+    if unknown:
+        raise ValueError(f"unknown method(s) {sorted(unknown)}; expected one of {[*METHOD_ORDER, 'baseline']}")
+    rows = points[points["method"] != "baseline"].sort_values(
+        _CURVE_KEYS, key=lambda col: col.map(METHOD_ORDER.index) if col.name == "method" else col, kind="stable"
+    )
+    curves = []
+    for (setting, method, p, T), group in rows.groupby(_CURVE_KEYS, dropna=False, sort=False):
+        valid = valid_runs(group)
+        curves.append(Curve(
+            setting=str(setting), method=str(method), p=float(p), T=int(T),
+            energy=group.loc[valid, "energy_ratio"].to_numpy(float),
+            accuracy=group.loc[valid, "test_accuracy"].to_numpy(float),
+            n_dropped=int((~valid).sum()),
+        ))
+    return curves
+
+
+_METRICS = {"auc": auc, "spearman": spearman, "mi": mi, "mi_knn": mi_knn}
+
+
+def score_columns(cutoffs: Sequence[int] = (70, 50)) -> list[str]:
+    """Column names of `score_curves`' output for these cutoffs."""
+    metrics = [f"{name}_{cutoff}" for name in _METRICS for cutoff in cutoffs]
+    return ["setting", "method", "p", "T", "label", "n_points", "n_dropped", *metrics]
+
+
+def score_curves(points: pd.DataFrame, cutoffs: Sequence[int] = (70, 50)) -> pd.DataFrame:
+    """Score every curve of a run table (spec §8; paper Tables 4, 12–20).
+
+    `points` has one row per run (columns setting, method, penalty, p,
+    lam_norm, seed, T, test_accuracy, energy_ratio, … diverged; see
+    `split_curves`). One output row per curve: its label, n_points (valid
+    runs), n_dropped (diverged or NaN runs), and auc_P, spearman_P, mi_P,
+    mi_knn_P for each cutoff P. An empty table gives an empty frame with these
+    columns.
+    """
+    rows = []
+    for curve in split_curves(points):
+        row = {
+            "setting": curve.setting, "method": curve.method, "p": curve.p, "T": curve.T,
+            "label": curve.label, "n_points": curve.energy.size, "n_dropped": curve.n_dropped,
+        }
+        for name, metric in _METRICS.items():
+            for cutoff in cutoffs:
+                row[f"{name}_{cutoff}"] = metric(curve.energy, curve.accuracy, cutoff)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=score_columns(cutoffs))
