@@ -1,0 +1,84 @@
+"""Many runs at once: a run store keyed by configuration, parallel workers, exports.
+
+Every run trains in `store/<run id>/`, where the id is a hash of the
+configuration keys that determine its result and of the training code
+(`TRAINING_CODE`: edit it and every run trains anew). The store lives outside DVC's
+outputs, so a stage that DVC reruns (after a change, or after being killed)
+finds its finished runs there and resumes unfinished ones from their
+checkpoints; only new configurations train. A stage then copies each run's
+products into its DVC output directory, which DVC caches (and restores from
+its run-cache when a change is reverted).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import multiprocessing
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Callable, Sequence
+
+from pipeline.config import RunConfig
+from pipeline.train import train_run
+
+__all__ = ["PRODUCTS", "TRAINING_CODE", "export_runs", "run_all", "run_id"]
+
+PRODUCTS = ("metrics.json", "history.csv", "model.pt")
+TRAINING_CODE = tuple(Path(__file__).parent / f"{m}.py" for m in
+                      ("neuron", "models", "synapses", "energy", "penalties", "data", "config", "train"))
+
+
+@functools.cache
+def _code_fingerprint() -> str:
+    return hashlib.sha1(b"".join(path.read_bytes() for path in TRAINING_CODE)).hexdigest()
+
+
+def run_id(cfg: RunConfig) -> str:
+    """A short stable hash of the run's result-determining configuration and the training code."""
+    key = json.dumps([cfg.identity(), _code_fingerprint()], sort_keys=True)
+    return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+def _worker(job: tuple[Callable[[RunConfig, Path], dict], RunConfig, Path]) -> dict:
+    fn, cfg, out = job
+    return fn(cfg, out)
+
+
+def run_all(configs: Sequence[RunConfig], store: Path | str, workers: int,
+            fn: Callable[[RunConfig, Path], dict] = train_run, label: Callable[[RunConfig], str] = run_id
+            ) -> list[dict]:
+    """Run `fn(cfg, store/run_id)` for every configuration on `workers` processes; results in order.
+
+    Identical configurations run once. Each finished run prints one line.
+    """
+    store = Path(store)
+    unique = {run_id(c): c for c in configs}
+    jobs = [(fn, cfg, store / key) for key, cfg in unique.items()]
+    start, results = time.perf_counter(), {}
+    if workers == 1 or len(jobs) == 1:
+        outcomes = map(_worker, jobs)
+    else:
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        outcomes = pool.map(_worker, jobs)
+    for i, ((_, cfg, out), result) in enumerate(zip(jobs, outcomes), start=1):
+        results[out.name] = result
+        print(f"[{i}/{len(jobs)} {time.perf_counter() - start:6.0f}s] {label(cfg)}: "
+              f"test accuracy {result['test_accuracy']:.3f}, energy {result['energy_pj']:.4g} pJ"
+              f"{' (diverged)' if result.get('diverged') else ''}", file=sys.stderr, flush=True)
+    if workers > 1 and len(jobs) > 1:
+        pool.shutdown()
+    return [results[run_id(c)] for c in configs]
+
+
+def export_runs(configs: Sequence[RunConfig], store: Path | str, out_dir: Path | str) -> None:
+    """Copy each run's products from the store into `out_dir/<run id>/` (a DVC output)."""
+    for cfg in configs:
+        source, target = Path(store) / run_id(cfg), Path(out_dir) / run_id(cfg)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in PRODUCTS:
+            if (source / name).exists():
+                shutil.copy2(source / name, target / name)

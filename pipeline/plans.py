@@ -1,0 +1,122 @@
+"""Which runs each experiment needs (spec §6), and the table row of a finished run.
+
+A plan is a list of `(setting name, RunConfig)`. Every run of a setting shares
+its keys (dataset, model, optimizer, surrogate, …) and the pipeline-wide
+`compute`, `data` and `train` sections; each experiment varies its own knobs.
+"""
+from __future__ import annotations
+
+import itertools
+import statistics
+from pathlib import Path
+from typing import Any, Sequence
+
+from pipeline.config import RunConfig
+from pipeline.experiments import run_id
+from pipeline.params import setting_config
+
+__all__ = ["METHODS", "ann2snn_plan", "choose_baseline", "common_keys", "grid_plan", "penalty_plan",
+           "point_row", "split_path", "tune_wd_plan"]
+
+Plan = list[tuple[str, RunConfig]]
+METHODS = {"none": "baseline", "syn": "omega_syn", "total": "omega_total", "balance": "omega_balance"}
+
+
+def split_path(splits_dir: Path | str, dataset: str) -> Path:
+    """Where the split stage saves the train/validation/test split of `dataset`."""
+    return Path(splits_dir) / f"{dataset}.json"
+
+
+def common_keys(params: dict[str, Any], splits_dir: Path | str, dataset: str) -> dict[str, Any]:
+    """RunConfig keys shared by every run: compute, data and train sections, and the split file."""
+    compute = {k: v for k, v in params["compute"].items() if k in ("threads", "device")}
+    return {**compute, **params["data"], **params["train"],
+            "split_file": str(split_path(splits_dir, dataset))}
+
+
+def _runs(settings: Sequence[dict], params: dict, splits_dir: Path | str, grid: dict[str, Sequence]) -> Plan:
+    """Every setting × every combination of the `grid` values."""
+    plan = []
+    for setting in settings:
+        common = common_keys(params, splits_dir, setting["dataset"])
+        for values in itertools.product(*grid.values()):
+            plan.append((setting["name"], setting_config(setting, common, dict(zip(grid, values)))))
+    return plan
+
+
+def tune_wd_plan(settings: Sequence[dict], params: dict, splits_dir: Path | str) -> Plan:
+    """Baseline runs (λ = 0) over each setting's λ_WD sweep (its own `weight_decays` or tune_wd's)."""
+    plan = []
+    for setting in settings:
+        sweep = setting.get("weight_decays", params["tune_wd"]["weight_decays"])
+        plan += _runs([setting], params, splits_dir,
+                      {"weight_decay": sweep, "seed": params["tune_wd"]["seeds"], "penalty": ["none"]})
+    return plan
+
+
+def choose_baseline(plan: Plan, metrics: Sequence[dict]) -> dict[str, dict]:
+    """Per setting: the λ_WD with the best mean validation accuracy, and its mean energy and accuracy."""
+    by_setting: dict[str, dict[float, list[dict]]] = {}
+    for (name, cfg), m in zip(plan, metrics):
+        by_setting.setdefault(name, {}).setdefault(cfg.weight_decay, []).append(m)
+    chosen = {}
+    for name, sweep in by_setting.items():
+        mean = {wd: statistics.fmean(m["val_accuracy"] for m in runs) for wd, runs in sweep.items()}
+        best = max(mean, key=lambda wd: (mean[wd], -wd))  # ties: the smaller λ_WD
+        runs = sweep[best]
+        chosen[name] = {
+            "weight_decay": best,
+            "energy_pj": statistics.fmean(m["energy_pj"] for m in runs),
+            "val_accuracy": mean[best],
+            "test_accuracy": statistics.fmean(m["test_accuracy"] for m in runs),
+            "sweep": {str(wd): acc for wd, acc in mean.items()},
+        }
+    return chosen
+
+
+def penalty_plan(settings: Sequence[dict], params: dict, splits_dir: Path | str, kind: str,
+                 baselines: dict[str, dict]) -> Plan:
+    """Sec. 4.3: penalty `kind` × p × λ' × seeds at each setting's tuned λ_WD."""
+    penalty = params["penalty"]
+    ps = penalty["p"] if isinstance(penalty["p"], list) else [penalty["p"]]
+    plan = []
+    for setting in settings:
+        tuned = {"weight_decay": baselines[setting["name"]]["weight_decay"]}
+        plan += _runs([{**setting, **tuned}], params, splits_dir,
+                      {"penalty": [kind], "p": ps, "lam_norm": penalty["lam_norms"], "seed": penalty["seeds"]})
+    return plan
+
+
+def grid_plan(settings: Sequence[dict], params: dict, splits_dir: Path | str) -> Plan:
+    """Sec. 4.2: Ω_syn (p = 1) over raw λ × λ_WD × B_BN × seeds."""
+    grid = params["grid"]
+    return _runs(settings, params, splits_dir,
+                 {"penalty": ["syn"], "p": [1], "lam": grid["lams"], "weight_decay": grid["weight_decays"],
+                  "bn_decay": grid["bn_decays"], "seed": grid["seeds"]})
+
+
+def ann2snn_plan(settings: Sequence[dict], params: dict, splits_dir: Path | str,
+                 baselines: dict[str, dict]) -> Plan:
+    """Sec. 4.3.3: QReLU ANNs with a synaptic-operation penalty (Ω_syn, p = 1) over λ' × seeds."""
+    plan = []
+    for setting in settings:
+        tuned = {"weight_decay": baselines[setting["name"]]["weight_decay"], "neuron": "qrelu"}
+        plan += _runs([{**setting, **tuned}], params, splits_dir,
+                      {"penalty": ["syn"], "p": [1], "lam_norm": params["ann2snn"]["lam_norms"],
+                       "seed": params["ann2snn"]["seeds"]})
+    return plan
+
+
+def point_row(setting: str, cfg: RunConfig, metrics: dict, baseline_pj: float, *,
+              method: str | None = None, T: int = 1) -> dict[str, Any]:
+    """One row of the trade-off/grid tables: what was run and what it measured."""
+    return {
+        "setting": setting, "method": method or METHODS[cfg.penalty], "penalty": cfg.penalty,
+        "p": cfg.p, "lam_norm": cfg.lam_norm, "lam": cfg.lam, "weight_decay": cfg.weight_decay,
+        "bn_decay": cfg.bn_decay, "seed": cfg.seed, "T": T,
+        "test_accuracy": metrics["test_accuracy"], "val_accuracy": metrics.get("val_accuracy"),
+        "energy_ratio": metrics["energy_pj"] / baseline_pj, "energy_pj": metrics["energy_pj"],
+        "rate_mean": metrics["rate_mean"], "rate_sum": metrics["rate_sum"],
+        "dead_rate": metrics["dead_rate"], "diverged": bool(metrics.get("diverged", False)),
+        "epoch_seconds": metrics.get("epoch_seconds"), "run_id": run_id(cfg),
+    }

@@ -1,0 +1,49 @@
+"""What the stage scripts share: artifact paths, running a plan, its points table, one-line errors."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from pipeline.data import DataError
+from pipeline.experiments import export_runs, run_all
+from pipeline.plans import Plan, point_row
+
+__all__ = ["ARTIFACTS", "BASELINES", "RESULTS", "SPLITS", "load_baselines", "run_plan", "run_stage", "write_points"]
+
+ARTIFACTS = Path("artifacts")
+SPLITS = ARTIFACTS / "splits"
+BASELINES = ARTIFACTS / "tune_wd" / "baseline.json"
+RESULTS = Path("results")
+
+
+def load_baselines() -> dict[str, dict]:
+    """The tuned baseline of every setting, as the `tune_wd` stage recorded it."""
+    return json.loads(BASELINES.read_text())
+
+
+def run_plan(plan: Plan, compute: dict, out_dir: Path) -> list[dict]:
+    """Train every run of `plan` in the run store and copy the products to `out_dir/runs`."""
+    configs = [cfg for _, cfg in plan]
+    metrics = run_all(configs, compute["store"], compute["workers"])
+    export_runs(configs, compute["store"], out_dir / "runs")
+    return metrics
+
+
+def write_points(plan: Plan, metrics: list[dict], baselines: dict[str, dict], path: Path) -> None:
+    """One CSV row per run, energies relative to each setting's baseline."""
+    rows = [point_row(name, cfg, m, baselines[name]["energy_pj"]) for (name, cfg), m in zip(plan, metrics)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def run_stage(main: Callable[[], None]) -> None:
+    """Run a stage; a bad parameter or missing dataset ends it with one line and exit code 2."""
+    try:
+        main()
+    except (ValueError, DataError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Install everything into .venv at the repository root (safe to rerun: it only adds what is missing).
+set -euo pipefail
+cd "$(dirname "$0")"
+[ -x .venv/bin/python ] || python3 -m venv .venv
+if ! .venv/bin/python -m pip install -q -r requirements.txt -e . > .venv/pip.log 2>&1; then
+  cat .venv/pip.log >&2
+  echo "error: installing into .venv failed (log above)" >&2
+  exit 1
+fi

@@ -1,0 +1,19 @@
+"""Stage `tune_wd`: baseline runs (λ' = 0) over a λ_WD sweep; the best validation accuracy wins."""
+import json
+
+from pipeline.params import load_params
+from pipeline.plans import choose_baseline, tune_wd_plan
+from pipeline.stage import BASELINES, SPLITS, run_plan, run_stage, write_points
+
+
+def main() -> None:
+    params = load_params(["settings", "compute", "data", "train", "tune_wd"])
+    plan = tune_wd_plan(params["settings"], params, SPLITS)
+    metrics = run_plan(plan, params["compute"], BASELINES.parent)
+    baselines = choose_baseline(plan, metrics)
+    BASELINES.write_text(json.dumps(baselines, indent=2))
+    write_points(plan, metrics, baselines, BASELINES.parent / "points.csv")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,76 @@
+"""params.yaml: the shipped files validate; bad overrides fail in one line naming the key."""
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.params import ParamsError, load_params
+from pipeline.plans import choose_baseline, grid_plan, penalty_plan, tune_wd_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+ALL = ["profile", "settings", "compute", "data", "train", "tune_wd", "penalty", "grid", "ann2snn",
+       "score", "figures"]
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    shutil.copy(ROOT / "params.yaml", tmp_path)
+    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def edit(path: Path, change) -> None:
+    params = yaml.safe_load(path.read_text())
+    change(params)
+    path.write_text(yaml.safe_dump(params))
+
+
+@pytest.mark.parametrize("profile", ["default", "paper"])
+def test_shipped_profiles_validate(repo, profile):
+    edit(repo / "params.yaml", lambda p: p.update(profile=profile))
+    params = load_params(ALL)
+    if profile == "paper":
+        assert len(params["settings"]) == 10 and params["train"]["epochs"] == 150
+        assert params["penalty"]["p"] == [1, 2] and len(params["penalty"]["lam_norms"]) == 14
+        assert params["data"]["data_dir"] == "data"  # untouched sections keep params.yaml's values
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda p: p["penalty"].update(p=0.5), r"params key 'penalty.p' must be >= 1 \(got 0.5\)"),
+    (lambda p: p["penalty"].update(p=[1, "two"]), r"params key 'penalty.p\[1\]' must be a number"),
+    (lambda p: p["penalty"].update(lam_norm=[1]), r"unknown params key 'penalty.lam_norm'; allowed: p, lam_norms"),
+    (lambda p: p["penalty"].update(lam_norms=[-1]), r"'penalty.lam_norms\[0\]' must be >= 0"),
+    (lambda p: p["compute"].update(workers=True), r"'compute.workers' must be an integer \(got True\)"),
+    (lambda p: p.update(profile="gpu"), r"params key 'profile' must be one of default, paper \(got 'gpu'\)"),
+    (lambda p: p.update(extras={}), r"unknown params section 'extras'"),
+    (lambda p: p["settings"][0].update(lr=-1), r"settings\[0\]' \(cnn7-digits-adam-s3nn\): config key 'lr' must be > 0"),
+    (lambda p: p["settings"][0].update(model="lenet"), r"config key 'model' must be one of"),
+])
+def test_bad_values_are_named(repo, change, message):
+    edit(repo / "params.yaml", change)
+    with pytest.raises(ParamsError, match=message):
+        load_params(ALL)
+
+
+def test_plans_cover_the_grids(repo):
+    params = load_params(ALL)
+    settings = params["settings"]
+    tune = tune_wd_plan(settings, params, "splits")
+    assert [c.weight_decay for _, c in tune] == params["tune_wd"]["weight_decays"]
+    assert all(c.penalty == "none" and c.split_file == "splits/digits.json" for _, c in tune)
+    fake = [{"val_accuracy": acc, "test_accuracy": acc, "energy_pj": 10.0 * i}
+            for i, acc in enumerate([0.5, 0.9, 0.9])]
+    baselines = choose_baseline(tune, fake)
+    name = settings[0]["name"]
+    assert baselines[name]["weight_decay"] == params["tune_wd"]["weight_decays"][1]  # tie → smaller λ_WD
+    assert baselines[name]["energy_pj"] == 10.0
+    train = penalty_plan(settings, params, "splits", "total", baselines)
+    assert len(train) == len(params["penalty"]["lam_norms"]) * len(params["penalty"]["seeds"])
+    assert {c.weight_decay for _, c in train} == {baselines[name]["weight_decay"]}
+    assert [c.lam_norm for _, c in train] == params["penalty"]["lam_norms"]
+    grid = grid_plan(settings, params, "splits")
+    g = params["grid"]
+    assert len(grid) == len(g["lams"]) * len(g["weight_decays"]) * len(g["bn_decays"]) * len(g["seeds"])
+    assert all(c.penalty == "syn" and c.p == 1 and c.lam_norm == 0 for _, c in grid)
