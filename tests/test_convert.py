@@ -1,0 +1,296 @@
+"""ANN→SNN conversion (spec §7): BN folding, IF dynamics, exact and limiting equivalences, energy."""
+import pytest
+import torch
+from torch import nn
+
+from pipeline.convert import IFNeuron, evaluate_converted, fold_bn, run_if_snn, to_if_snn
+from pipeline.energy import E_AC_PJ
+from pipeline.models import create_model, input_shape
+from pipeline.neuron import Neuron, QReLU, Spike, neurons
+from pipeline.penalties import batch_penalty
+from pipeline.synapses import attach_psi, synapse_counts
+
+ARCHS = ["cnn7", "vgg11", "resnet18"]
+WIDTH = 1 / 16
+
+
+class Clip(Neuron):
+    """clip(u, 0, 1): the rate an IF neuron approaches under a constant current u."""
+
+    def fire(self, u):
+        return u.clamp(0, 1)
+
+
+def batchnorms(model):
+    return [m for m in model.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+
+
+def qrelu_net(name, seed=0):
+    torch.manual_seed(seed)
+    return create_model(name, width=WIDTH, neuron=QReLU).double().eval()
+
+
+def images(name, n=4, seed=1):
+    return torch.rand(n, *input_shape(name), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def randomise_bn(model, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for bn in batchnorms(model):
+            c = bn.num_features
+            bn.running_mean.copy_(torch.randn(c, generator=g))
+            bn.running_var.copy_(torch.rand(c, generator=g) * 2 + 0.2)
+            bn.weight.copy_(torch.randn(c, generator=g))
+            bn.bias.copy_(torch.randn(c, generator=g) + 1)
+    return model
+
+
+def calibrate_bn(model, x, low, high, gain=0.5, seed=0):
+    """Set each BN so that on `x` its output lies in (low − gain, high + gain) per unit.
+
+    Running stats become each channel's mean and largest deviation (so the
+    normalised input is in [−1, 1]); γ = gain, β ~ U(low, high) per channel.
+    """
+    g = torch.Generator().manual_seed(seed)
+    for bn in batchnorms(model):  # registration order: every upstream BN is set first
+        seen = []
+        handle = bn.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0]))
+        with torch.no_grad():
+            model(x)
+        handle.remove()
+        dims = [0, *range(2, seen[0].dim())]
+        mean = seen[0].mean(dims, keepdim=True)
+        deviation = (seen[0] - mean).abs().amax(dims)
+        with torch.no_grad():
+            bn.running_mean.copy_(mean.flatten())
+            bn.running_var.copy_(deviation.square() + 1e-12)
+            bn.weight.fill_(gain)
+            bn.bias.copy_(torch.rand(bn.num_features, generator=g, dtype=x.dtype) * (high - low) + low)
+    return model
+
+
+def activations(model, x):
+    with torch.no_grad():
+        logits = model(x)
+    return logits, [m.spikes for _, m in neurons(model)]
+
+
+def twin(name, ann, neuron):
+    """`ann`'s architecture and weights with every neuron layer built by `neuron`."""
+    net = create_model(name, width=WIDTH, neuron=neuron).double().eval()
+    net.load_state_dict(ann.state_dict())
+    return net
+
+
+def mlp(weights, shifts):
+    """[Linear – BN1d – QReLU] per hidden layer, then Linear; float64, ψ attached.
+
+    Each BN has γ/σ = 1 exactly (γ = 2, running_var = 4, ε = 0) and β = shift,
+    so the pre-activation is W·a + shift.
+    """
+    layers = []
+    for w, shift in zip(weights, shifts):
+        bn = nn.BatchNorm1d(w.shape[0], eps=0.0)
+        with torch.no_grad():
+            bn.running_var.fill_(4.0)
+            bn.weight.fill_(2.0)
+            bn.bias.copy_(shift)
+        layers += [nn.Linear(w.shape[1], w.shape[0], bias=False), bn, QReLU()]
+    layers.append(nn.Linear(weights[-1].shape[1], weights[-1].shape[0], bias=False))
+    net = nn.Sequential(*layers).double().eval()
+    with torch.no_grad():
+        for linear, w in zip([m for m in net if isinstance(m, nn.Linear)], weights):
+            linear.weight.copy_(w)
+    attach_psi(net, (weights[0].shape[1],))
+    return net
+
+
+def test_qrelu_syn_penalty_is_psi_weighted_activation():
+    ann = qrelu_net("cnn7")
+    randomise_bn(ann)
+    x = images("cnn7")
+    _, acts = activations(ann, x)
+    assert max(a.max() for a in acts) >= 2  # multi-spike counts, not just 0/1
+    by_hand = sum((m.psi * a).flatten(1).sum(1) for (_, m), a in zip(neurons(ann), acts)).mean()
+    torch.testing.assert_close(batch_penalty(ann, "syn", 1), by_hand)
+
+
+@pytest.mark.parametrize("name,folded,kept", [("cnn7", 6, 0), ("vgg11", 10, 0), ("resnet18", 8, 12)])
+def test_fold_bn_keeps_outputs(name, folded, kept):
+    ann = randomise_bn(qrelu_net(name)).train()
+    before = {k: v.clone() for k, v in ann.state_dict().items()}
+    folded_net = fold_bn(ann)
+    x = images(name)
+    logits, acts = activations(ann.eval(), x)
+    folded_logits, folded_acts = activations(folded_net, x)
+    torch.testing.assert_close(folded_logits, logits)
+    for a, b in zip(folded_acts, acts):
+        torch.testing.assert_close(a, b)
+    assert len(batchnorms(folded_net)) == kept  # ResNet: block-input and final BNs follow a sum
+    assert len(batchnorms(ann)) - kept == folded
+    assert all(torch.equal(v, before[k]) for k, v in ann.state_dict().items())  # the original is untouched
+
+
+def test_to_if_snn_swaps_neurons_and_carries_psi():
+    ann = qrelu_net("resnet18")
+    snn = to_if_snn(ann)
+    assert all(isinstance(m, IFNeuron) for _, m in neurons(snn))
+    assert all(isinstance(m, QReLU) for _, m in neurons(ann))
+    recounted = synapse_counts(snn, input_shape("resnet18"))
+    for (name, m), (_, q) in zip(neurons(snn), neurons(ann)):
+        assert torch.equal(m.psi, q.psi) and torch.equal(recounted[name], q.psi)
+
+
+def test_if_neuron_hand_worked():
+    neuron = IFNeuron()
+    currents = [0.6, 0.6, 0.6, 2.5, -3.0, 0.5]
+    # v: 0.6 | 1.2→0.2 | 0.8 | 3.3→2.3 | −0.7 | −0.2
+    spikes = [neuron(torch.tensor([i], dtype=torch.float64)).item() for i in currents]
+    assert spikes == [0, 1, 0, 1, 0, 0]
+    assert neuron.count.item() == 2
+    torch.testing.assert_close(neuron.v, torch.tensor([-0.2], dtype=torch.float64))
+    neuron.reset()
+    assert neuron(torch.tensor([0.6])).item() == 0 and neuron.count.item() == 0
+
+
+def test_one_hidden_layer_counts_are_exact():
+    # Constant current I into the hidden layer: count over T steps = clip(floor(T·I), 0, T),
+    # so count/T is within 1/T of clip(I, 0, 1); the logits are W2 · count exactly.
+    g = torch.Generator().manual_seed(0)
+    shapes = [(40, 6), (3, 40), (40,), (5, 6)]
+    w1, w2, shift, x = (torch.randn(*shape, generator=g, dtype=torch.float64) for shape in shapes)
+    net = mlp([w1, w2], [shift])
+    current = x @ w1.T + shift
+    snn = to_if_snn(net)
+    for T in (1, 5, 10, 37):
+        logits, (counts,) = run_if_snn(snn, x, T)
+        assert torch.equal(counts, torch.floor(T * current).clamp(0, T))
+        assert ((counts / T - current.clamp(0, 1)).abs() < 1 / T).all()
+        torch.testing.assert_close(logits, counts @ w2.T)
+
+
+def test_binary_regime_matches_ann_at_every_T():
+    # A Boolean net: inputs in {0, 1}, integer weights, every pre-activation in {−1, 0, 1}.
+    # A unit then either fires at every step (I = 1) or never (I ≤ 0), so each layer's
+    # current is constant in time and equals the ANN's: count/T = QReLU activation exactly.
+    w1 = torch.tensor([[1, 1, 0], [0, 1, -1], [1, -1, 0], [-1, 0, 1]], dtype=torch.float64)
+    w2 = torch.tensor([[1, 0, -1, 0], [0, 1, 0, 1]], dtype=torch.float64)
+    w3 = torch.tensor([[1, -1], [2, 1]], dtype=torch.float64)
+    net = mlp([w1, w2, w3], [torch.tensor([-1.0, 0, 0, 0]), torch.tensor([0.0, -1])])
+    x = torch.cartesian_prod(*[torch.tensor([0.0, 1.0], dtype=torch.float64)] * 3)
+    logits, acts = activations(net, x)
+    assert all(set(a.unique().tolist()) == {0.0, 1.0} for a in acts)
+    snn = to_if_snn(net)
+    for T in (1, 2, 5, 10):
+        snn_logits, counts = run_if_snn(snn, x, T)
+        assert all(torch.equal(c, T * a) for c, a in zip(counts, acts))
+        torch.testing.assert_close(snn_logits, T * logits)
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_t1_equals_ann_when_activations_are_0_or_1(name):
+    x = images(name)
+    ann = calibrate_bn(qrelu_net(name), x, low=0.6, high=1.4)  # pre-activations in (0.1, 1.9)
+    logits, acts = activations(ann, x)
+    assert all(set(a.unique().tolist()) == {0.0, 1.0} for a in acts)  # precondition, non-trivial
+    snn_logits, counts = run_if_snn(to_if_snn(ann), x, 1)
+    assert all(torch.equal(c, a) for c, a in zip(counts, acts))
+    torch.testing.assert_close(snn_logits, logits)
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_t1_is_the_single_step_snn(name):
+    # At T = 1, v = I and s = H(I − 1): the paper's single-step SNN with the same weights.
+    ann = randomise_bn(qrelu_net(name))
+    x = images(name)
+    logits, spikes = activations(twin(name, ann, Spike), x)
+    snn_logits, counts = run_if_snn(to_if_snn(ann), x, 1)
+    assert all(torch.equal(c, s) for c, s in zip(counts, spikes))
+    torch.testing.assert_close(snn_logits, logits)
+
+
+def test_rates_approach_clipped_relu_on_deeper_net():
+    # Deeper layers see time-varying currents, but with bounded currents and no leak still
+    # count/T → clip(mean current, 0, 1); by induction over layers the IF rates approach the
+    # clip(·, 0, 1) network with the same weights (error ~1/T), not the QReLU ANN: units with
+    # pre-activation in (0, 1) fire although QReLU says 0.
+    x = images("cnn7", n=2)
+    ann = calibrate_bn(qrelu_net("cnn7"), x, low=-0.5, high=1.5)  # pre-activations in (−1, 2)
+    _, rates = activations(twin("cnn7", ann, Clip), x)
+    _, acts = activations(ann, x)
+    snn = to_if_snn(ann)
+    errors = []
+    for T in (4, 16, 64, 256):
+        _, counts = run_if_snn(snn, x, T)
+        errors.append(max(float((c / T - r).abs().mean()) for c, r in zip(counts, rates)))
+    assert errors == sorted(errors, reverse=True) and errors[-1] < 0.05 * errors[0]
+    assert min(float((c / 256 - a).abs().mean()) for c, a in zip(counts, acts)) > 0.1
+
+
+def test_energy_at_t1_is_the_psi_weighted_spike_count():
+    ann = randomise_bn(qrelu_net("cnn7"))
+    batches = [images("cnn7", n=3, seed=s) for s in (1, 2)]
+    loader = [(x, torch.tensor([0, 1, 2])) for x in batches]
+    single = twin("cnn7", ann, Spike)
+    events, correct, spikes, units = 0.0, 0, 0.0, 0
+    for x, y in loader:
+        logits, layers = activations(single, x)
+        correct += int((logits.argmax(1) == y).sum())
+        for (_, m), s in zip(neurons(single), layers):
+            events += float((m.psi * s).sum())
+            spikes += float(s.sum())
+            units += s[0].numel()
+    result = evaluate_converted(ann, loader, T=1, baseline_energy_pj=1000.0)
+    assert result["energy_pj"] == pytest.approx(E_AC_PJ * events / 6, rel=1e-9)
+    assert result["energy_ratio"] == pytest.approx(result["energy_pj"] / 1000.0)
+    assert result["test_accuracy"] == correct / 6
+    assert result["rate_mean"] == pytest.approx(spikes / (6 * units / 2), rel=1e-9)
+    assert result["T"] == 1 and 0 <= result["dead_rate"] <= 1
+
+
+def test_more_steps_never_lower_energy():
+    # The first T steps of a 2T-step run are the T-step run: counts, hence energy, only grow.
+    ann = randomise_bn(qrelu_net("resnet18"))
+    x = images("resnet18", n=2)
+    loader = [(x, torch.tensor([0, 1]))]
+    snn = to_if_snn(ann)
+    energies = [evaluate_converted(ann, loader, T)["energy_pj"] for T in (1, 2, 4, 8)]
+    assert energies == sorted(energies) and energies[-1] > energies[0]
+    _, short = run_if_snn(snn, x, 4)
+    _, long = run_if_snn(snn, x, 8)
+    assert all((b >= a).all() for a, b in zip(short, long))
+
+
+class NeverRead:
+    def __iter__(self):
+        raise AssertionError("the loader was read before the input was checked")
+
+
+class FunctionalReLU(nn.Module):
+    def forward(self, x):
+        return torch.relu(x)
+
+
+@pytest.mark.parametrize("bad,message", [
+    (lambda: create_model("cnn7", width=WIDTH), r"layer 'spike1' \(Spike\)"),
+    (lambda: nn.Sequential(nn.Linear(3, 3), nn.ReLU()), r"layer '1' \(ReLU\)"),
+    (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2), QReLU()), r"layer '1' \(MaxPool2d\)"),
+    (lambda: nn.Sequential(nn.Linear(3, 3), FunctionalReLU()), r"operation 'relu'"),
+])
+def test_unsupported_layers_are_named(bad, message):
+    with pytest.raises(ValueError, match=message) as err:
+        evaluate_converted(bad(), NeverRead(), T=5)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_input():
+    ann = qrelu_net("cnn7")
+    with pytest.raises(ValueError, match=r"^T must be >= 1 \(got 0\)$"):
+        evaluate_converted(ann, NeverRead(), T=0)
+    with pytest.raises(ValueError, match=r"^T must be >= 1 \(got 0\)$"):
+        run_if_snn(to_if_snn(ann), images("cnn7"), 0)
+    with pytest.raises(ValueError, match="'spike1' is not an IFNeuron; convert the ANN with to_if_snn"):
+        run_if_snn(ann, images("cnn7"), 1)
+    with pytest.raises(ValueError, match="'spike1' has no psi"):
+        evaluate_converted(create_model("cnn7", width=WIDTH, neuron=QReLU, psi=None), NeverRead(), T=1)
