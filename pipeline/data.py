@@ -1,0 +1,264 @@
+"""Datasets, the saved train/validation split, transforms and loaders (spec §5).
+
+Every dataset is held in memory as a uint8 tensor [N, C, 32, 32]; a sample is
+RandAugment'ed (training only, torch RNG) and normalized per dataset when it is
+read. Fashion-MNIST is zero-padded from 28×28 to 32×32 once at load time.
+
+`digits` is the embedded offline default: scikit-learn's 1,797 handwritten 8×8
+digits, upsampled to 28×28 and padded to 32×32 like Fashion-MNIST.
+"""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+from torchvision import datasets as tvd
+from torchvision.transforms import RandAugment
+
+__all__ = [
+    "DATASETS",
+    "DataError",
+    "DatasetInfo",
+    "INFO",
+    "ImageDataset",
+    "Datasets",
+    "make_split",
+    "save_split",
+    "load_split",
+    "load_datasets",
+    "make_loaders",
+    "write_atomic",
+    "one_line",
+]
+
+DATASETS = ("digits", "fashion_mnist", "cifar10", "cifar100")
+
+
+class DataError(RuntimeError):
+    """A dataset or split artifact cannot be read; the message is one line."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Static facts about a dataset: shapes, the paper's split sizes, normalization."""
+
+    in_channels: int
+    input_size: int
+    num_classes: int
+    sizes: tuple[int, int, int]  # train, validation, test (paper App. A.2)
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    fix: str  # how to put the files in place when they are missing
+
+
+INFO: dict[str, DatasetInfo] = {
+    # mean/std of the 32×32 padded digits images (all 1,797), computed once.
+    "digits": DatasetInfo(1, 32, 10, (1257, 180, 360), (0.2337,), (0.3121,), "it ships with scikit-learn"),
+    "fashion_mnist": DatasetInfo(
+        1, 32, 10, (54000, 6000, 10000), (0.2860,), (0.3530,),
+        "run once online, or copy the four unzipped IDX files to FashionMNIST/raw/ in it",
+    ),
+    "cifar10": DatasetInfo(
+        3, 32, 10, (45000, 5000, 10000), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
+        "run once online, or extract cifar-10-python.tar.gz into it",
+    ),
+    "cifar100": DatasetInfo(
+        3, 32, 100, (45000, 5000, 10000), (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762),
+        "run once online, or extract cifar-100-python.tar.gz into it",
+    ),
+}
+
+_TORCHVISION = {"fashion_mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100}
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write `data` to `path` via a temporary file in the same directory and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message squeezed onto one line (its type name if it has none)."""
+    return " ".join(str(exc).split())[:limit] or type(exc).__name__
+
+
+class ImageDataset(Dataset):
+    """uint8 images [N, C, H, W] and labels; RandAugment (optional) then normalization."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, info: DatasetInfo, augment: bool) -> None:
+        self.images, self.labels = images, labels
+        self.augment = RandAugment() if augment else None
+        self.mean = torch.tensor(info.mean).view(-1, 1, 1)
+        self.std = torch.tensor(info.std).view(-1, 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        x = self.images[i]
+        if self.augment is not None:
+            x = self.augment(x)
+        return (x.float() / 255 - self.mean) / self.std, int(self.labels[i])
+
+
+def _load_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16  # pixel values 0..16
+    x = F.interpolate(x, size=28, mode="bilinear", align_corners=False)
+    x = (x * 255).round().clamp(0, 255).to(torch.uint8)
+    return F.pad(x, (2, 2, 2, 2)), torch.tensor(d.target, dtype=torch.long)
+
+
+def _load_torchvision(name: str, root: Path, train: bool, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Official train or test set through torchvision's own readers, as uint8 [N, C, 32, 32]."""
+    cls = _TORCHVISION[name]
+    try:
+        try:
+            ds = cls(str(root), train=train, download=False)
+        except RuntimeError:  # torchvision: "Dataset not found (or corrupted)"
+            if not download:
+                raise
+            ds = cls(str(root), train=train, download=True)
+    except Exception as e:  # noqa: BLE001 - any reader/network failure becomes the one-line DataError
+        raise DataError(
+            f"dataset '{name}' not found or unreadable in {root} ({one_line(e)}); {INFO[name].fix}"
+        ) from None
+    if name == "fashion_mnist":
+        x = F.pad(torch.as_tensor(ds.data)[:, None], (2, 2, 2, 2))  # zero-pad 28×28 → 32×32
+    else:
+        x = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))  # HWC → CHW
+    return x, torch.as_tensor(ds.targets, dtype=torch.long)
+
+
+def make_split(dataset: str, seed: int, pool: int) -> dict:
+    """A seeded permutation of the `pool` official training images into train/validation.
+
+    The validation share is the paper's (10 %), so a full dataset gets exactly the
+    paper's sizes. `digits` has no official test set, so its permutation of all
+    1,797 images also carves the test part.
+    """
+    perm = torch.randperm(pool, generator=torch.Generator().manual_seed(seed)).tolist()
+    train, val, test = INFO[dataset].sizes
+    split = {"dataset": dataset, "seed": seed, "pool": pool}
+    if dataset == "digits":
+        split.update(test=perm[:test], val=perm[test : test + val], train=perm[test + val :])
+    else:
+        n_val = round(pool * val / (train + val))
+        split.update(val=perm[:n_val], train=perm[n_val:])
+    return split
+
+
+def save_split(split: dict, path: Path | str) -> None:
+    """Save a split as JSON, atomically."""
+    write_atomic(Path(path), json.dumps(split))
+
+
+def load_split(path: Path | str) -> dict:
+    """Read a split saved by `save_split`, checking that its index lists are disjoint and in range."""
+    path = Path(path)
+    try:
+        split = json.loads(path.read_text())
+        pool = split["pool"]
+        parts = [split[k] for k in ("train", "val", "test") if k in split]
+        flat = [i for part in parts for i in part]
+        ok = len(parts) >= 2 and all(isinstance(i, int) and 0 <= i < pool for i in flat)
+        ok = ok and len(set(flat)) == len(flat) and isinstance(split["dataset"], str)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DataError(f"split file {path} is unreadable ({type(e).__name__}); delete it to recreate it") from None
+    if not ok:
+        raise DataError(f"split file {path} is malformed (indices out of range or repeated); delete it to recreate it")
+    return split
+
+
+def _resolve_split(dataset: str, seed: int, pool: int, split_file: Path | None) -> dict:
+    """The split in `split_file` if it exists (it must fit), else a new one, saved there."""
+    if split_file is None or not split_file.exists():
+        split = make_split(dataset, seed, pool)
+        if split_file is not None:
+            save_split(split, split_file)
+        return split
+    split = load_split(split_file)
+    made = (split["dataset"], split["seed"], split["pool"])
+    if made != (dataset, seed, pool):
+        raise DataError(
+            f"split file {split_file} was made for (dataset, seed, pool) = {made}, "
+            f"not {(dataset, seed, pool)}; use another split file or delete it"
+        )
+    return split
+
+
+class Datasets(NamedTuple):
+    """What `load_datasets` returns: the three sets and the split they came from."""
+
+    train: ImageDataset
+    val: ImageDataset
+    test: ImageDataset
+    split: dict
+
+
+def load_datasets(
+    dataset: str,
+    data_dir: Path | str = "data",
+    *,
+    split_seed: int = 0,
+    split_file: Path | str | None = None,
+    randaugment: bool = True,
+    download: bool = True,
+    limit_train: int | None = None,
+) -> Datasets:
+    """Train, validation and test sets; RandAugment on training images only.
+
+    The split is read from `split_file` when it exists, else made with
+    `split_seed` (and saved to `split_file` if one is named). `limit_train` keeps
+    the first that many training indices (a random subset) for quick runs.
+    """
+    info = INFO[dataset]
+    if dataset == "digits":
+        x, y = _load_digits()
+        xt, yt = x, y
+    else:
+        x, y = _load_torchvision(dataset, Path(data_dir), True, download)
+        xt, yt = _load_torchvision(dataset, Path(data_dir), False, download)
+    split = _resolve_split(dataset, split_seed, len(y), None if split_file is None else Path(split_file))
+    train_idx = torch.tensor(split["train"][:limit_train], dtype=torch.long)
+    val_idx = torch.tensor(split["val"], dtype=torch.long)
+    test_idx = torch.tensor(split["test"], dtype=torch.long) if "test" in split else torch.arange(len(yt))
+    return Datasets(
+        ImageDataset(x[train_idx], y[train_idx], info, randaugment),
+        ImageDataset(x[val_idx], y[val_idx], info, False),
+        ImageDataset(xt[test_idx], yt[test_idx], info, False),
+        split,
+    )
+
+
+def make_loaders(
+    train: Dataset, val: Dataset, test: Dataset, batch_size: int, generator: torch.Generator,
+    eval_batch_size: int | None = None,
+) -> tuple[DataLoader, DataLoader, DataLoader]:
+    """Loaders in the main process (num_workers=0); `generator` alone drives the shuffle."""
+    eval_bs = eval_batch_size or batch_size
+    return (
+        DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator, num_workers=0),
+        DataLoader(val, batch_size=eval_bs, shuffle=False, num_workers=0),
+        DataLoader(test, batch_size=eval_bs, shuffle=False, num_workers=0),
+    )

@@ -1,0 +1,373 @@
+"""One training run (spec §4): objective Eq. 21, λ schedule, checkpoints, metrics.
+
+L = mean_n [CE(f(x_n), t_n) + λ_e·Ω(s(x_n))] + λ_WD·(‖W‖² + B_BN·‖W_BN‖²)   (Eq. 21)
+with λ_e = λ·e/E at epoch e of E, and λ = λ'/Ω(1) when the normalized λ' is
+given. The run directory holds `checkpoint.pt` (after every epoch; a rerun
+resumes from it), `history.csv`, `split.json` and finally `metrics.json` and
+`model.pt`. Usage:
+
+    python -m pipeline.train --dataset digits --penalty syn --lam-norm 8 --out runs/x
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from pipeline.config import NON_RESULT_KEYS, ConfigError, RunConfig, add_config_arguments, config_from_args
+from pipeline.data import INFO, DataError, load_datasets, make_loaders, one_line, write_atomic
+from pipeline.energy import ActivityMeter
+from pipeline.models import create_model
+from pipeline.neuron import neurons
+from pipeline.penalties import batch_penalty, omega_all_firing
+
+__all__ = ["train_run", "evaluate", "lam_coefficient", "l2_penalty", "main"]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT, METRICS, HISTORY, SPLIT, MODEL = "checkpoint.pt", "metrics.json", "history.csv", "split.json", "model.pt"
+HISTORY_COLUMNS = ("epoch", "lr", "lam", "loss", "ce", "train_accuracy", "train_rate_mean",
+                   "val_accuracy", "rate_mean", "energy_pj", "epoch_seconds")
+
+
+def lam_coefficient(cfg: RunConfig, epoch: int, omega_1: float) -> float:
+    """λ_e = λ·e/E (1-based epoch e), λ = λ'/Ω(1) for the normalized intensity (Sec. 3.3.2)."""
+    lam = cfg.lam_norm / omega_1 if cfg.lam_norm else cfg.lam
+    return lam * epoch / cfg.epochs
+
+
+def l2_penalty(model: nn.Module, bn_decay: int) -> Tensor:
+    """‖W‖² + B_BN·‖W_BN‖² (Eq. 21): conv/FC weights, and BN affine parameters if B_BN = 1."""
+    terms = [m.weight.square().sum() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    if bn_decay:
+        terms += [q.square().sum() for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                  for q in (m.weight, m.bias) if q is not None]
+    return torch.stack(terms).sum()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, meter: ActivityMeter | None = None) -> float:
+    """Accuracy (fraction) of `model` on `loader`; feeds every batch's spikes to `meter`."""
+    model.eval()
+    device = next(model.parameters()).device
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    total = 0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        correct += (model(x).argmax(1) == y).sum()
+        total += len(y)
+        if meter is not None:
+            meter.update([m.spikes for _, m in neurons(model)])
+    return int(correct) / max(total, 1)
+
+
+@dataclass
+class _Run:
+    """Everything a checkpoint restores."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    generator: torch.Generator  # drives the training shuffle
+    epoch: int = 0  # epochs completed
+    history: list[dict] = field(default_factory=list)
+
+
+def _device(cfg: RunConfig) -> torch.device:
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.device)
+
+
+def _fresh_run(cfg: RunConfig, device: torch.device) -> _Run:
+    """Seed every RNG, then build model, optimizer and cosine schedule (T_max = E, η_min = 0)."""
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    random.seed(cfg.seed)
+    info = INFO[cfg.dataset]
+    model = create_model(
+        cfg.model, in_channels=info.in_channels, input_size=info.input_size, num_classes=info.num_classes,
+        width=cfg.width, surrogate=cfg.surrogate, alpha=cfg.alpha, tau=cfg.tau, u_th=cfg.u_th, psi=cfg.psi,
+    ).to(device)
+    if cfg.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs, eta_min=0.0)
+    return _Run(model, opt, sched, torch.Generator().manual_seed(cfg.seed))
+
+
+def _rng_state(run: _Run) -> dict:
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "loader": run.generator.get_state(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_state(run: _Run, state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"]:
+        torch.cuda.set_rng_state_all(state["cuda"])
+    run.generator.set_state(state["loader"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def _save_checkpoint(run: _Run, cfg: RunConfig, path: Path) -> None:
+    buf = io.BytesIO()
+    torch.save({
+        "identity": cfg.identity(),
+        "epoch": run.epoch,
+        "history": run.history,
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "rng": _rng_state(run),
+    }, buf)
+    write_atomic(path, buf.getvalue())
+
+
+def _mismatch(stored: dict, cfg: RunConfig, what: Path) -> ConfigError:
+    diff = [f"{k}: {stored.get(k)!r} there, {v!r} here" for k, v in cfg.identity().items() if stored.get(k) != v]
+    diff += [f"{k}: unknown here" for k in stored if k not in cfg.identity()]
+    return ConfigError(f"{what} belongs to a run with another config ({'; '.join(diff)}); "
+                       "use another output directory or delete it")
+
+
+def _resume(cfg: RunConfig, path: Path, device: torch.device) -> _Run:
+    """A fresh run, restored from the checkpoint at `path` when it is valid.
+
+    An unreadable or inconsistent checkpoint is reported in one line and the
+    run starts from scratch (rebuilt, so nothing half-loaded survives).
+    """
+    run = _fresh_run(cfg, device)
+    if not path.exists():
+        return run
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        identity = ckpt["identity"]
+        if not isinstance(identity, dict):
+            raise TypeError("no config in it")
+    except Exception as e:  # noqa: BLE001 - any damage means "start over", never a crash
+        log.warning("checkpoint %s is unreadable (%s); starting from scratch", path, type(e).__name__)
+        return run
+    if identity != cfg.identity():
+        raise _mismatch(identity, cfg, path)
+    try:
+        if not (1 <= ckpt["epoch"] <= cfg.epochs and len(ckpt["history"]) == ckpt["epoch"]):
+            raise ValueError("epoch count out of range")
+        run.model.load_state_dict(ckpt["model"])
+        run.optimizer.load_state_dict(ckpt["optimizer"])
+        run.scheduler.load_state_dict(ckpt["scheduler"])
+        _set_rng_state(run, ckpt["rng"])
+        run.epoch, run.history = ckpt["epoch"], list(ckpt["history"])
+    except Exception as e:  # noqa: BLE001
+        log.warning("checkpoint %s is inconsistent (%s: %s); starting from scratch", path, type(e).__name__,
+                    one_line(e))
+        return _fresh_run(cfg, device)
+    log.info("resuming %s after epoch %d", path.parent, run.epoch)
+    return run
+
+
+def _train_epoch(run: _Run, cfg: RunConfig, loader: DataLoader, coef: float, epoch: int) -> dict | None:
+    """One epoch of Eq. 21; the epoch's mean statistics, or None if the loss became NaN/inf."""
+    model, device = run.model, next(run.model.parameters()).device
+    spiking = [m for _, m in neurons(model)]
+    neurons_per_example = sum(m.psi.numel() for m in spiking)
+    # running sums: loss·n, ce·n, correct, spikes, examples — one sync per step (the NaN check) at most
+    sums = torch.zeros(5, dtype=torch.float64, device=device)
+    model.train()
+    bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=None, dynamic_ncols=True)
+    for step, (x, y) in enumerate(bar):
+        x, y = x.to(device), y.to(device)
+        out = model(x)
+        ce = F.cross_entropy(out, y)
+        loss = ce
+        if coef:
+            loss = loss + coef * batch_penalty(model, cfg.penalty, cfg.p)
+        if cfg.weight_decay:
+            loss = loss + cfg.weight_decay * l2_penalty(model, cfg.bn_decay)
+        if not torch.isfinite(loss):
+            return None
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        with torch.no_grad():
+            n = len(y)
+            spikes = torch.stack([m.spikes.sum() for m in spiking]).sum()
+            sums += torch.stack([loss * n, ce * n, (out.argmax(1) == y).sum(), spikes,
+                                 torch.tensor(n, device=device)]).double()
+        if not bar.disable and step % 10 == 0:
+            s = sums.tolist()
+            bar.set_postfix(loss=f"{s[0] / s[4]:.3f}", acc=f"{s[2] / s[4]:.3f}",
+                            rate=f"{s[3] / (s[4] * neurons_per_example):.3f}", refresh=False)
+    loss_sum, ce_sum, correct, spike_sum, n = sums.tolist()
+    return {"loss": loss_sum / n, "ce": ce_sum / n, "train_accuracy": correct / n,
+            "train_rate_mean": spike_sum / (n * neurons_per_example)}
+
+
+def _history_csv(rows: Sequence[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _energy_ratio(energy_pj: float, baseline_pj: float | None) -> float | None:
+    """E_SNN / E_baseline (a fraction; tables print it in %)."""
+    return None if baseline_pj is None else energy_pj / baseline_pj
+
+
+def _finished(cfg: RunConfig, out_dir: Path) -> dict | None:
+    """The metrics of a finished run of `cfg` in `out_dir` (energy_ratio refreshed), or None."""
+    path = out_dir / METRICS
+    if not path.exists():
+        return None
+    try:
+        metrics = json.loads(path.read_text())
+        stored = {k: v for k, v in metrics["config"].items() if k not in NON_RESULT_KEYS}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        log.warning("%s is unreadable (%s); running again", path, type(e).__name__)
+        return None
+    if stored != cfg.identity():
+        raise _mismatch(stored, cfg, path)
+    if metrics["config"].get("baseline_energy_pj") != cfg.baseline_energy_pj:  # a new baseline: no retraining
+        metrics["config"]["baseline_energy_pj"] = cfg.baseline_energy_pj
+        metrics["energy_ratio"] = _energy_ratio(metrics["energy_pj"], cfg.baseline_energy_pj)
+        write_atomic(path, json.dumps(metrics, indent=2))
+    return metrics
+
+
+def train_run(cfg: RunConfig, out_dir: Path | str, *, stop_after: int | None = None) -> dict | None:
+    """Train (or resume, or just return) the run `cfg` in `out_dir`; returns its metrics.
+
+    `stop_after` ends the call after that many epochs in total, as if
+    interrupted (returns None); the next call resumes from the checkpoint.
+    """
+    out_dir = Path(out_dir)
+    done = _finished(cfg, out_dir)
+    if done is not None:
+        return done
+    torch.set_num_threads(cfg.threads)
+    device = _device(cfg)
+    run = _resume(cfg, out_dir / CHECKPOINT, device)
+    data = load_datasets(
+        cfg.dataset, cfg.data_dir, split_seed=cfg.split_seed, split_file=cfg.split_file or out_dir / SPLIT,
+        randaugment=cfg.randaugment, download=cfg.download, limit_train=cfg.limit_train,
+    )
+    train_loader, val_loader, test_loader = make_loaders(data.train, data.val, data.test, cfg.batch_size,
+                                                         run.generator)
+    psi = [m.psi for _, m in neurons(run.model)]
+    omega_1 = omega_all_firing(psi, cfg.penalty, cfg.p) if cfg.lam_norm else math.nan  # only λ' needs Ω(1)
+    diverged = False
+    partial_seconds = 0.0
+    for epoch in range(run.epoch + 1, cfg.epochs + 1):
+        if stop_after is not None and run.epoch >= stop_after:
+            return None
+        coef = lam_coefficient(cfg, epoch, omega_1)
+        lr = run.optimizer.param_groups[0]["lr"]
+        start = time.perf_counter()
+        stats = _train_epoch(run, cfg, train_loader, coef, epoch)
+        seconds = time.perf_counter() - start  # training only (Table 7 compares these), not validation
+        if stats is None:
+            log.warning("loss became NaN/inf in epoch %d; recording the run as diverged", epoch)
+            diverged, partial_seconds = True, seconds
+            break
+        run.scheduler.step()
+        meter = ActivityMeter(run.model)
+        val_acc = evaluate(run.model, val_loader, meter)
+        act = meter.summary()
+        run.epoch = epoch
+        run.history.append({"epoch": epoch, "lr": lr, "lam": coef, **stats, "val_accuracy": val_acc,
+                            "rate_mean": act["rate_mean"], "energy_pj": act["energy_pj"], "epoch_seconds": seconds})
+        log.info("epoch %d/%d  loss %.4f  train acc %.4f  val acc %.4f  rate %.4f  %.1fs",
+                 epoch, cfg.epochs, stats["loss"], stats["train_accuracy"], val_acc, act["rate_mean"], seconds)
+        write_atomic(out_dir / HISTORY, _history_csv(run.history))
+        _save_checkpoint(run, cfg, out_dir / CHECKPOINT)
+    return _finish(cfg, out_dir, run, test_loader, diverged, partial_seconds)
+
+
+def _finish(cfg: RunConfig, out_dir: Path, run: _Run, test_loader: DataLoader, diverged: bool,
+            partial_seconds: float) -> dict:
+    """Evaluate on the test set, write metrics.json and model.pt, drop the checkpoint."""
+    meter = ActivityMeter(run.model)
+    test_acc = evaluate(run.model, test_loader, meter)
+    act = meter.summary()
+    chance = 1 / INFO[cfg.dataset].num_classes
+    seconds = [row["epoch_seconds"] for row in run.history] or [partial_seconds]
+    metrics = {
+        "test_accuracy": chance if diverged else test_acc,
+        "val_accuracy": chance if diverged else run.history[-1]["val_accuracy"],
+        "energy_pj": act["energy_pj"],
+        "energy_pj_layers": act["energy_pj_layers"],
+        "energy_ratio": _energy_ratio(act["energy_pj"], cfg.baseline_energy_pj),
+        "rate_mean": act["rate_mean"],
+        "rate_sum": act["rate_sum"],
+        "rate_layers": act["rate_layers"],
+        "dead_rate": act["dead_rate"],
+        "diverged": diverged,
+        "epoch_seconds": sum(seconds) / len(seconds),
+        "epochs_run": run.epoch + int(diverged),  # a diverged epoch counts as run
+        "config": cfg.to_dict(),
+    }
+    buf = io.BytesIO()
+    torch.save(run.model.state_dict(), buf)
+    write_atomic(out_dir / MODEL, buf.getvalue())
+    write_atomic(out_dir / METRICS, json.dumps(metrics, indent=2))
+    (out_dir / CHECKPOINT).unlink(missing_ok=True)
+    return metrics
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line and exit 2, like a ConfigError
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m pipeline.train [--config FILE] [--key value ...] --out DIR`."""
+    parser = _Parser(prog="python -m pipeline.train", description="Train one spiking-network run.")
+    add_config_arguments(parser)
+    parser.add_argument("--out", type=Path, required=True, help="run directory")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # bad flags (one line printed) or --help
+        return int(e.code or 0)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        metrics = train_run(config_from_args(args), args.out)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    keys = ("test_accuracy", "val_accuracy", "energy_pj", "rate_mean", "dead_rate", "diverged", "epoch_seconds")
+    print(json.dumps({k: metrics[k] for k in keys}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
