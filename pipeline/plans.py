@@ -15,11 +15,18 @@ from pipeline.config import RunConfig
 from pipeline.experiments import run_id
 from pipeline.params import setting_config
 
-__all__ = ["METHODS", "ann2snn_plan", "choose_baseline", "common_keys", "grid_plan", "penalty_plan",
+__all__ = ["METHODS", "ann2snn_plan", "choose_baseline", "common_keys", "describe", "grid_plan", "penalty_plan",
            "point_row", "split_path", "tune_wd_plan"]
 
 Plan = list[tuple[str, RunConfig]]
 METHODS = {"none": "baseline", "syn": "omega_syn", "total": "omega_total", "balance": "omega_balance"}
+
+
+def describe(cfg: RunConfig) -> str:
+    """A short human-readable name of a run for progress lines."""
+    lam = f"λ'={cfg.lam_norm:g}" if cfg.lam_norm else f"λ={cfg.lam:g}"
+    return (f"{cfg.model} {cfg.neuron} {cfg.penalty} p={cfg.p:g} {lam} wd={cfg.weight_decay:g} "
+            f"B_BN={cfg.bn_decay} seed={cfg.seed}")
 
 
 def split_path(splits_dir: Path | str, dataset: str) -> Path:

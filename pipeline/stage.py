@@ -10,7 +10,7 @@ import pandas as pd
 
 from pipeline.data import DataError
 from pipeline.experiments import export_runs, run_all
-from pipeline.plans import Plan, point_row
+from pipeline.plans import Plan, describe, point_row
 
 __all__ = ["ARTIFACTS", "BASELINES", "RESULTS", "SPLITS", "load_baselines", "run_plan", "run_stage", "write_points"]
 
@@ -28,7 +28,7 @@ def load_baselines() -> dict[str, dict]:
 def run_plan(plan: Plan, compute: dict, out_dir: Path) -> list[dict]:
     """Train every run of `plan` in the run store and copy the products to `out_dir/runs`."""
     configs = [cfg for _, cfg in plan]
-    metrics = run_all(configs, compute["store"], compute["workers"])
+    metrics = run_all(configs, compute["store"], compute["workers"], label=describe)
     export_runs(configs, compute["store"], out_dir / "runs")
     return metrics
 

@@ -1,0 +1,30 @@
+"""Stage `score`: trade-off points and scores, the Sec. 4.2 grid and training-time tables, headline metrics."""
+import json
+
+import pandas as pd
+
+from pipeline.params import load_params
+from pipeline.results import headline, tradeoff_points, write_plot_series
+from pipeline.scoring import score_curves
+from pipeline.stage import ARTIFACTS, RESULTS, load_baselines, run_stage
+from pipeline.tables import comparison_best, grid_table, method_comparison, time_table, write_table
+
+TABLES = RESULTS / "tables"
+
+
+def main() -> None:
+    cutoffs = load_params(["score"])["score"]["cutoffs"]
+    points = tradeoff_points(ARTIFACTS)
+    write_table(points, TABLES / "tradeoff_points", floatfmt=".4g")
+    scores = score_curves(points, cutoffs)
+    write_table(scores, TABLES / "tradeoff_scores", floatfmt=".3f")
+    comparison = method_comparison(scores)
+    write_table(comparison, TABLES / "method_comparison", best=comparison_best(comparison), floatfmt=".3f")
+    write_table(grid_table(pd.read_csv(ARTIFACTS / "grid" / "points.csv")), TABLES / "grid")
+    write_table(time_table(points[points["method"] != "ann2snn"]), TABLES / "training_time", floatfmt=".3f")
+    write_plot_series(points, RESULTS / "plots" / "tradeoff")
+    (RESULTS / "metrics.json").write_text(json.dumps(headline(scores, load_baselines()), indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    run_stage(main)
