@@ -20,7 +20,7 @@ import yaml
 
 from pipeline.data import DATASETS
 from pipeline.models import MODELS
-from pipeline.neuron import SURROGATES
+from pipeline.neuron import NEURON_KINDS, SURROGATES
 from pipeline.penalties import PENALTIES
 from pipeline.synapses import PSI_CONVENTIONS
 
@@ -61,6 +61,7 @@ class RunConfig:
     randaugment: bool = True
     # model and neuron
     model: str = "cnn7"
+    neuron: str = "spike"  # spike (SNN) or qrelu (the ANN of the ANN→SNN baseline, spec §7)
     width: float = 0.5
     surrogate: str = "s3nn"
     alpha: float = 0.25
@@ -128,6 +129,7 @@ class RunConfig:
 _CHOICES: dict[str, tuple] = {
     "dataset": DATASETS,
     "model": MODELS,
+    "neuron": NEURON_KINDS,
     "surrogate": SURROGATES,
     "psi": PSI_CONVENTIONS,
     "penalty": PENALTY_CHOICES,

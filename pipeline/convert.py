@@ -18,16 +18,22 @@ saturate, and currents in (0, 1) fire although the ANN says 0.
 from __future__ import annotations
 
 import copy
+import json
 import operator
-from typing import Iterable
+from pathlib import Path
+from typing import Iterable, Sequence
 
 import torch
 from torch import Tensor, fx, nn
+from torch.utils.data import DataLoader
 
+from pipeline.config import RunConfig
+from pipeline.data import load_datasets
 from pipeline.energy import ActivityMeter
 from pipeline.neuron import Neuron, QReLU, neurons
+from pipeline.train import build_model
 
-__all__ = ["IFNeuron", "evaluate_converted", "fold_bn", "run_if_snn", "to_if_snn"]
+__all__ = ["IFNeuron", "evaluate_converted", "evaluate_trained", "fold_bn", "run_if_snn", "to_if_snn"]
 
 _FOLDABLE = {nn.Conv2d: nn.BatchNorm2d, nn.Linear: nn.BatchNorm1d}
 _LINEAR_LAYERS = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d,
@@ -217,3 +223,20 @@ def evaluate_converted(ann: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], 
         "dead_rate": stats["dead_rate"],
         "T": T,
     }
+
+
+def evaluate_trained(cfg: RunConfig, run_dir: Path, steps: Sequence[int]) -> list[dict]:
+    """Convert the QReLU ANN trained by `train_run(cfg, run_dir)` and evaluate it at each T in `steps`.
+
+    Each result also carries the ANN's `diverged` flag and training `epoch_seconds`.
+    """
+    for T in steps:
+        _check_steps(T)
+    trained = json.loads((run_dir / "metrics.json").read_text())
+    ann = build_model(cfg)
+    ann.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True))
+    data = load_datasets(cfg.dataset, cfg.data_dir, split_seed=cfg.split_seed, split_file=cfg.split_file,
+                         randaugment=False, download=cfg.download)
+    loader = DataLoader(data.test, batch_size=cfg.batch_size)
+    extra = {"diverged": trained["diverged"], "epoch_seconds": trained["epoch_seconds"]}
+    return [{**evaluate_converted(ann, loader, T), **extra} for T in steps]

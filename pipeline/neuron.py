@@ -14,9 +14,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["SURROGATES", "Neuron", "QReLU", "Spike", "neurons", "spike_fn", "surrogate_grad"]
+__all__ = ["NEURON_KINDS", "SURROGATES", "Neuron", "QReLU", "Spike", "neurons", "spike_fn", "surrogate_grad"]
 
 SURROGATES = ("s3nn", "linear", "sigmoid")
+NEURON_KINDS = ("spike", "qrelu")  # the SNN's spike, or the quantised ReLU of the ANN→SNN baseline
 
 
 def _check_surrogate(name: str) -> None:

@@ -12,7 +12,8 @@ from pipeline.data import DataError
 from pipeline.experiments import export_runs, run_all
 from pipeline.plans import Plan, describe, point_row
 
-__all__ = ["ARTIFACTS", "BASELINES", "RESULTS", "SPLITS", "load_baselines", "run_plan", "run_stage", "write_points"]
+__all__ = ["ARTIFACTS", "BASELINES", "RESULTS", "SPLITS", "load_baselines", "run_plan", "run_stage",
+           "write_points", "write_rows"]
 
 ARTIFACTS = Path("artifacts")
 SPLITS = ARTIFACTS / "splits"
@@ -33,11 +34,16 @@ def run_plan(plan: Plan, compute: dict, out_dir: Path) -> list[dict]:
     return metrics
 
 
-def write_points(plan: Plan, metrics: list[dict], baselines: dict[str, dict], path: Path) -> None:
-    """One CSV row per run, energies relative to each setting's baseline."""
-    rows = [point_row(name, cfg, m, baselines[name]["energy_pj"]) for (name, cfg), m in zip(plan, metrics)]
+def write_rows(rows: list[dict], path: Path) -> None:
+    """A stage's points table: one CSV row per run (or per converted run and T)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def write_points(plan: Plan, metrics: list[dict], baselines: dict[str, dict], path: Path) -> None:
+    """One CSV row per run, energies relative to each setting's baseline."""
+    write_rows([point_row(name, cfg, m, baselines[name]["energy_pj"]) for (name, cfg), m in zip(plan, metrics)],
+               path)
 
 
 def run_stage(main: Callable[[], None]) -> None:

@@ -34,10 +34,10 @@ from pipeline.config import NON_RESULT_KEYS, ConfigError, RunConfig, add_config_
 from pipeline.data import INFO, DataError, load_datasets, make_loaders, one_line, write_atomic
 from pipeline.energy import ActivityMeter
 from pipeline.models import create_model
-from pipeline.neuron import neurons
+from pipeline.neuron import QReLU, neurons
 from pipeline.penalties import batch_penalty, omega_all_firing
 
-__all__ = ["train_run", "evaluate", "lam_coefficient", "l2_penalty", "main"]
+__all__ = ["build_model", "train_run", "evaluate", "lam_coefficient", "l2_penalty", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -95,16 +95,22 @@ def _device(cfg: RunConfig) -> torch.device:
     return torch.device(cfg.device)
 
 
+def build_model(cfg: RunConfig) -> nn.Module:
+    """The run's network (spiking, or QReLU for the ANN→SNN baseline) with ψ attached."""
+    info = INFO[cfg.dataset]
+    return create_model(
+        cfg.model, in_channels=info.in_channels, input_size=info.input_size, num_classes=info.num_classes,
+        width=cfg.width, surrogate=cfg.surrogate, alpha=cfg.alpha, tau=cfg.tau, u_th=cfg.u_th, psi=cfg.psi,
+        neuron=QReLU if cfg.neuron == "qrelu" else None,
+    )
+
+
 def _fresh_run(cfg: RunConfig, device: torch.device) -> _Run:
     """Seed every RNG, then build model, optimizer and cosine schedule (T_max = E, η_min = 0)."""
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     random.seed(cfg.seed)
-    info = INFO[cfg.dataset]
-    model = create_model(
-        cfg.model, in_channels=info.in_channels, input_size=info.input_size, num_classes=info.num_classes,
-        width=cfg.width, surrogate=cfg.surrogate, alpha=cfg.alpha, tau=cfg.tau, u_th=cfg.u_th, psi=cfg.psi,
-    ).to(device)
+    model = build_model(cfg).to(device)
     if cfg.optimizer == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8)
     else:
