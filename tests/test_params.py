@@ -1,5 +1,7 @@
 """params.yaml: the shipped files validate; bad overrides fail in one line naming the key."""
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,3 +76,12 @@ def test_plans_cover_the_grids(repo):
     g = params["grid"]
     assert len(grid) == len(g["lams"]) * len(g["weight_decays"]) * len(g["bn_decays"]) * len(g["seeds"])
     assert all(c.penalty == "syn" and c.p == 1 and c.lam_norm == 0 for _, c in grid)
+
+
+def test_stage_fails_in_one_line_before_any_work(repo):
+    edit(repo / "params.yaml", lambda p: p["data"].update(split_seed=-1))
+    shutil.copytree(ROOT / "stages", repo / "stages")
+    done = subprocess.run([sys.executable, "stages/split.py"], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr == "error: params key 'data.split_seed' must be >= 0 (got -1)\n"
+    assert not (repo / "artifacts").exists()

@@ -1,0 +1,83 @@
+"""End to end: a tiny profile through `dvc repro`, `dvc exp run -S penalty.p=2` and `dvc plots diff`."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SKIP = ("dvc.lock", "results/")  # the copy reproduces these itself
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_params(path: Path) -> None:
+    params = yaml.safe_load(path.read_text())
+    params["compute"]["workers"] = 1
+    params["settings"][0]["width"] = 0.125
+    params["train"].update(epochs=1, limit_train=100)
+    params["tune_wd"]["weight_decays"] = [0.0]
+    params["penalty"]["lam_norms"] = [1, 64]
+    params["grid"].update(lams=[1.0e-5], bn_decays=[0])
+    params["ann2snn"].update(lam_norms=[0], T=[1, 2])
+    params["figures"]["curve_lam_norms"] = [1]
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("repo")
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout.splitlines()
+    for name in listed:
+        if not name.startswith(SKIP) and (ROOT / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, repo / name)
+    tiny_params(repo / "params.yaml")
+    return repo
+
+
+def run(repo: Path, *args: str) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
+    done = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout + done.stderr
+
+
+def dvc(repo: Path, *args: str) -> str:
+    return run(repo, sys.executable, "-m", "dvc", *args)
+
+
+def test_repro_then_experiment_then_plots(repo):
+    run(repo, "git", "init", "-q")
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "tiny profile")
+    start = time.perf_counter()
+    dvc(repo, "repro")
+    assert time.perf_counter() - start < 180
+    points = pd.read_csv(repo / "results/tables/tradeoff_points.csv")
+    assert set(points["method"]) == {"baseline", "omega_syn", "omega_total", "omega_balance", "ann2snn"}
+    assert sorted(points.loc[points["method"] == "ann2snn", "T"]) == [1, 2]
+    for name in ("tradeoff", "training_curves", "layer_shares"):
+        assert (repo / "results/figures" / f"{name}.png").stat().st_size > 0
+    assert "Stage 'split' didn't change" in dvc(repo, "repro")  # a no-op rerun trains nothing
+
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "results")
+    out = dvc(repo, "exp", "run", "-S", "penalty.p=2")
+    for stage in ("train@syn", "train@total", "train@balance", "score", "figures"):
+        assert f"Running stage '{stage}'" in out
+    for stage in ("split", "tune_wd", "grid", "ann2snn"):
+        assert f"Running stage '{stage}'" not in out
+    assert set(pd.read_csv(repo / "results/tables/tradeoff_scores.csv").query("method != 'ann2snn'")["p"]) == {2}
+
+    dvc(repo, "plots", "diff", "HEAD", "-o", "plots_diff")
+    html = (repo / "plots_diff" / "index.html").read_text()
+    assert "energy_ratio" in html and "val_accuracy" in html
