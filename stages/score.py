@@ -20,7 +20,7 @@ def main() -> None:
     write_table(scores, TABLES / "tradeoff_scores", floatfmt=".3f")
     comparison = method_comparison(scores)
     write_table(comparison, TABLES / "method_comparison", best=comparison_best(comparison), floatfmt=".3f")
-    write_table(grid_table(pd.read_csv(ARTIFACTS / "grid" / "points.csv")), TABLES / "grid")
+    write_table(grid_table(pd.read_csv(ARTIFACTS / "grid" / "points.csv")), TABLES / "grid", floatfmt=".3g")
     write_table(time_table(points[points["method"] != "ann2snn"]), TABLES / "training_time", floatfmt=".3f")
     write_plot_series(points, RESULTS / "plots" / "tradeoff")
     (RESULTS / "metrics.json").write_text(json.dumps(headline(scores, load_baselines()), indent=2) + "\n")
