@@ -25,6 +25,8 @@ _BAR_LOOKS = (("0.1", ""), ("0.55", "//"), ("1.0", ".."), ("0.8", "xx"))  # (gre
 _HISTORY_PANELS = (("loss", "training loss", 1.0), ("val_accuracy", "validation accuracy [%]", 100.0),
                    ("rate_mean", "mean firing rate [%]", 100.0))
 
+_X_MAX = 110.0  # % of the baseline energy shown on trade-off plots
+
 
 def _style(index: int) -> dict:
     """Marker, line style and colour of the index-th series (9 × 4 distinct marker/line pairs)."""
@@ -106,8 +108,8 @@ def plot_tradeoff(points: pd.DataFrame, path_stem: Path, cutoff: float | None = 
     a line (with cutoff P when given, and its AUC(P) in the legend; with all
     points otherwise; c's vertical rise from 0 at x_1 is not drawn). Baseline
     runs are black stars. Diverged or NaN runs
-    are left out and counted in the legend. Axes: E_SNN/E_baseline [%] and
-    test accuracy [%].
+    are left out and counted in the legend. Axes: E_SNN/E_baseline [%] (up to
+    110 %; runs beyond are counted in a note) and test accuracy [%].
     """
     if points.empty:
         return _no_data(path_stem, "trade-off")
@@ -141,6 +143,11 @@ def plot_tradeoff(points: pd.DataFrame, path_stem: Path, cutoff: float | None = 
             ax.axhline(cutoff, color="0.4", linewidth=0.8, linestyle=(0, (1, 3)), label=f"P = {cutoff:g} %")
         if shown_y:
             ax.set_ylim(max(0.0, min(shown_y) - 5), min(100.0, max(shown_y) + 3))
+        beyond = int((points.loc[points["setting"] == setting, "energy_ratio"] > _X_MAX / 100).sum())
+        ax.set_xlim(0, _X_MAX)  # Alg. 1 scores x ≤ 1; costlier runs would squash the curves
+        if beyond:
+            ax.text(0.98, 0.02, f"{beyond} run(s) above {_X_MAX:g} % not shown", transform=ax.transAxes,
+                    ha="right", va="bottom", fontsize="x-small")
         ax.set_xlabel("E_SNN / E_baseline [%]")
         ax.set_ylabel("test accuracy [%]")
         ax.set_title(setting)
