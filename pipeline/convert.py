@@ -31,7 +31,7 @@ from pipeline.config import RunConfig
 from pipeline.data import load_datasets
 from pipeline.energy import ActivityMeter
 from pipeline.neuron import Neuron, QReLU, neurons
-from pipeline.train import build_model
+from pipeline.train import build_model, run_device
 
 __all__ = ["IFNeuron", "evaluate_converted", "evaluate_trained", "fold_bn", "run_if_snn", "to_if_snn"]
 
@@ -233,8 +233,10 @@ def evaluate_trained(cfg: RunConfig, run_dir: Path, steps: Sequence[int]) -> lis
     for T in steps:
         _check_steps(T)
     trained = json.loads((run_dir / "metrics.json").read_text())
+    device = run_device(cfg)
     ann = build_model(cfg)
-    ann.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True))
+    ann.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True, map_location="cpu"))
+    ann.to(device)
     data = load_datasets(cfg.dataset, cfg.data_dir, split_seed=cfg.split_seed, split_file=cfg.split_file,
                          randaugment=False, download=cfg.download)
     loader = DataLoader(data.test, batch_size=cfg.batch_size)

@@ -50,17 +50,17 @@ class ActivityMeter:
         self.psi = [m.psi for _, m in named]
         self.steps = steps
         self.examples = 0
-        self.events = torch.zeros(len(named), dtype=torch.float64)
-        self.spike_totals = torch.zeros(len(named), dtype=torch.float64)
+        device = self.psi[0].device if self.psi else None
+        self.events = torch.zeros(len(named), dtype=torch.float64, device=device)
+        self.spike_totals = torch.zeros(len(named), dtype=torch.float64, device=device)
         self.fired = [torch.zeros(w.numel(), dtype=torch.bool, device=w.device) for w in self.psi]
 
     @torch.no_grad()
     def update(self, spikes: Sequence[Tensor]) -> None:
         """Add one batch: `spikes[l]` is [N, *shape of layer l]."""
         flat = [s.detach().flatten(1) for s in spikes]
-        self.events += torch.stack([synaptic_events(s, w).sum().double().cpu()
-                                    for s, w in zip(flat, self.psi)])
-        self.spike_totals += torch.stack([s.sum().double().cpu() for s in flat])
+        self.events += torch.stack([synaptic_events(s, w).sum().double() for s, w in zip(flat, self.psi)])
+        self.spike_totals += torch.stack([s.sum().double() for s in flat])
         for mask, s in zip(self.fired, flat):
             mask |= s.amax(0) > 0
         self.examples += flat[0].shape[0]
@@ -68,15 +68,16 @@ class ActivityMeter:
     def summary(self) -> dict:
         """Energy (pJ, Eqs. 10–11), rates (Eqs. 8–9, rate_mean) and dead rate so far."""
         n = max(self.examples, 1)
-        layer_energy = E_AC_PJ * self.events / n
+        layer_energy = E_AC_PJ * self.events.cpu() / n
         sizes = torch.tensor([w.numel() for w in self.psi], dtype=torch.float64)
-        rates = self.spike_totals / (n * self.steps * sizes)
+        spike_totals = self.spike_totals.cpu()
+        rates = spike_totals / (n * self.steps * sizes)
         return {
             "energy_pj": float(layer_energy.sum()),
             "energy_pj_layers": dict(zip(self.names, layer_energy.tolist())),
             "rate_layers": dict(zip(self.names, rates.tolist())),
             "rate_sum": float(rates.sum()),
-            "rate_mean": float(self.spike_totals.sum() / (n * self.steps * sizes.sum())),
+            "rate_mean": float(spike_totals.sum() / (n * self.steps * sizes.sum())),
             "dead_rate": float(sum(int((~m).sum()) for m in self.fired) / sizes.sum()),
             "examples": self.examples,
         }

@@ -133,10 +133,8 @@ def load_params(sections: Sequence[str], path: Path | str = "params.yaml") -> di
     return result
 
 
-def setting_config(setting: dict, *more: dict, **overrides: Any) -> RunConfig:
-    """The RunConfig of one run: a setting's keys (less its name and tuning list), then `more`, then overrides."""
-    keys = {k: v for k, v in setting.items() if k not in ("name", "weight_decays")}
-    for extra in more:
-        keys.update(extra)
-    keys.update(overrides)
-    return RunConfig.from_dict(keys)
+def setting_config(setting: dict, shared: dict | None = None, varied: dict | None = None) -> RunConfig:
+    """The RunConfig of one run: `shared` keys, overridden by the setting's own (less its name and
+    tuning list), overridden by the keys the experiment varies."""
+    own = {k: v for k, v in setting.items() if k not in ("name", "weight_decays")}
+    return RunConfig.from_dict({**(shared or {}), **own, **(varied or {})})

@@ -47,10 +47,12 @@ def headline(scores: pd.DataFrame, baselines: dict[str, dict]) -> dict:
 
 
 def write_plot_series(points: pd.DataFrame, out_dir: Path) -> None:
-    """One CSV per trade-off series (`dvc plots` draws one line per file): baseline and each curve."""
+    """One CSV per trade-off series (`dvc plots` draws one line per file): each setting's baseline and curves."""
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = ["energy_ratio", "test_accuracy", "lam_norm", "seed"]
-    points[points["method"] == "baseline"][columns].to_csv(out_dir / "baseline.csv", index=False)
+    baselines = points[points["method"] == "baseline"]
+    for setting, rows in baselines.groupby("setting"):
+        rows[columns].to_csv(out_dir / f"{setting}_baseline.csv", index=False)
     for curve in split_curves(points):
         rows = points[(points["setting"] == curve.setting) & (points["method"] == curve.method)
                       & (points["T"] == curve.T) & ~points["diverged"].astype(bool)]
@@ -58,7 +60,8 @@ def write_plot_series(points: pd.DataFrame, out_dir: Path) -> None:
             rows = rows[rows["p"] == curve.p]
         name = curve.method if curve.method != "ann2snn" else f"ann2snn_T{curve.T}"
         suffix = "" if curve.method == "ann2snn" else f"_p{curve.p:g}"
-        rows.sort_values("energy_ratio")[columns].to_csv(out_dir / f"{name}{suffix}.csv", index=False)
+        rows.sort_values("energy_ratio")[columns].to_csv(out_dir / f"{curve.setting}_{name}{suffix}.csv",
+                                                         index=False)
 
 
 def curve_histories(artifacts: Path, lam_norms: list[float]) -> dict[str, pd.DataFrame]:

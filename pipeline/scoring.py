@@ -185,7 +185,7 @@ class Curve:
         """"Ω_syn p=1" for a penalty, "ann2snn T=5" for the conversion baseline."""
         if self.method == "ann2snn":
             return f"ann2snn T={int(self.T)}"
-        return f"{PENALTY_SYMBOLS[self.method]} p={int(self.p)}"
+        return f"{PENALTY_SYMBOLS[self.method]} p={self.p:g}"
 
 
 def split_curves(points: pd.DataFrame) -> list[Curve]:

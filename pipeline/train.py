@@ -3,7 +3,8 @@
 L = mean_n [CE(f(x_n), t_n) + λ_e·Ω(s(x_n))] + λ_WD·(‖W‖² + B_BN·‖W_BN‖²)   (Eq. 21)
 with λ_e = λ·e/E at epoch e of E, and λ = λ'/Ω(1) when the normalized λ' is
 given. The run directory holds `checkpoint.pt` (after every epoch; a rerun
-resumes from it), `history.csv`, `split.json` and finally `metrics.json` and
+resumes from it), `history.csv`, `split.json` (unless the config names a
+`split_file`) and finally `metrics.json` and
 `model.pt`. Usage:
 
     python -m pipeline.train --dataset digits --penalty syn --lam-norm 8 --out runs/x
@@ -37,7 +38,7 @@ from pipeline.models import create_model
 from pipeline.neuron import QReLU, neurons
 from pipeline.penalties import batch_penalty, omega_all_firing
 
-__all__ = ["build_model", "train_run", "evaluate", "lam_coefficient", "l2_penalty", "main"]
+__all__ = ["build_model", "run_device", "train_run", "evaluate", "lam_coefficient", "l2_penalty", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,8 @@ class _Run:
     history: list[dict] = field(default_factory=list)
 
 
-def _device(cfg: RunConfig) -> torch.device:
+def run_device(cfg: RunConfig) -> torch.device:
+    """The device `cfg.device` names; `auto` is CUDA when available, else the CPU."""
     if cfg.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(cfg.device)
@@ -278,7 +280,7 @@ def train_run(cfg: RunConfig, out_dir: Path | str, *, stop_after: int | None = N
     if done is not None:
         return done
     torch.set_num_threads(cfg.threads)
-    device = _device(cfg)
+    device = run_device(cfg)
     run = _resume(cfg, out_dir / CHECKPOINT, device)
     data = load_datasets(
         cfg.dataset, cfg.data_dir, split_seed=cfg.split_seed, split_file=cfg.split_file or out_dir / SPLIT,

@@ -85,3 +85,10 @@ def test_stage_fails_in_one_line_before_any_work(repo):
     assert done.returncode == 2
     assert done.stderr == "error: params key 'data.split_seed' must be >= 0 (got -1)\n"
     assert not (repo / "artifacts").exists()
+
+
+def test_a_setting_overrides_the_shared_sections(repo):
+    edit(repo / "params.yaml", lambda p: p["settings"][0].update(epochs=3, weight_decays=[0.5]))
+    params = load_params(ALL)
+    plan = tune_wd_plan(params["settings"], params, "splits")
+    assert [(c.epochs, c.weight_decay) for _, c in plan] == [(3, 0.5)]
