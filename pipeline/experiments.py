@@ -19,6 +19,7 @@ import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -55,23 +56,22 @@ def run_all(configs: Sequence[RunConfig], store: Path | str, workers: int,
 
     Identical configurations run once. Each finished run prints one line.
     """
-    store = Path(store)
-    unique = {run_id(c): c for c in configs}
-    jobs = [(fn, cfg, store / key) for key, cfg in unique.items()]
+    keys = [run_id(c) for c in configs]
+    jobs = {key: (fn, cfg, Path(store) / key) for key, cfg in zip(keys, configs)}
     start, results = time.perf_counter(), {}
-    if workers == 1 or len(jobs) == 1:
-        outcomes = map(_worker, jobs)
-    else:
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        outcomes = pool.map(_worker, jobs)
-    for i, ((_, cfg, out), result) in enumerate(zip(jobs, outcomes), start=1):
-        results[out.name] = result
-        print(f"[{i}/{len(jobs)} {time.perf_counter() - start:6.0f}s] {label(cfg)}: "
-              f"test accuracy {result['test_accuracy']:.3f}, energy {result['energy_pj']:.4g} pJ"
-              f"{' (diverged)' if result.get('diverged') else ''}", file=sys.stderr, flush=True)
-    if workers > 1 and len(jobs) > 1:
-        pool.shutdown()
-    return [results[run_id(c)] for c in configs]
+    with ExitStack() as stack:
+        if workers == 1 or len(jobs) == 1:
+            outcomes = map(_worker, jobs.values())
+        else:
+            pool = stack.enter_context(
+                ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")))
+            outcomes = pool.map(_worker, jobs.values())
+        for i, (key, result) in enumerate(zip(jobs, outcomes), start=1):
+            results[key] = result
+            print(f"[{i}/{len(jobs)} {time.perf_counter() - start:6.0f}s] {label(jobs[key][1])}: "
+                  f"test accuracy {result['test_accuracy']:.3f}, energy {result['energy_pj']:.4g} pJ"
+                  f"{' (diverged)' if result.get('diverged') else ''}", file=sys.stderr, flush=True)
+    return [results[key] for key in keys]
 
 
 def export_runs(configs: Sequence[RunConfig], store: Path | str, out_dir: Path | str) -> None:

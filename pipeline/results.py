@@ -7,7 +7,6 @@ draws.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -23,10 +22,9 @@ POINT_COLUMNS = ["setting", "method", "penalty", "p", "lam_norm", "seed", "T", "
                  "energy_pj", "rate_mean", "rate_sum", "dead_rate", "diverged"]
 
 
-def tradeoff_points(artifacts: Path) -> pd.DataFrame:
+def tradeoff_points(artifacts: Path, baselines: dict[str, dict]) -> pd.DataFrame:
     """Every trade-off run: the tuned baselines, the three penalties' grids and the ann2snn rows."""
     tune = pd.read_csv(artifacts / "tune_wd" / "points.csv")
-    baselines = json.loads((artifacts / "tune_wd" / "baseline.json").read_text())
     tuned = tune[[baselines[s]["weight_decay"] == wd for s, wd in zip(tune["setting"], tune["weight_decay"])]]
     parts = [tuned, *(pd.read_csv(p) for p in sorted((artifacts / "train").glob("*/points.csv"))),
              pd.read_csv(artifacts / "ann2snn" / "points.csv")]
@@ -64,9 +62,9 @@ def write_plot_series(points: pd.DataFrame, out_dir: Path) -> None:
                                                          index=False)
 
 
-def curve_histories(artifacts: Path, lam_norms: list[float]) -> dict[str, pd.DataFrame]:
+def curve_histories(artifacts: Path, baselines: dict[str, dict], lam_norms: list[float]
+                    ) -> dict[str, pd.DataFrame]:
     """Per-epoch histories of the first setting's tuned baseline and Ω_syn runs at `lam_norms` (first seed, p)."""
-    baselines = json.loads((artifacts / "tune_wd" / "baseline.json").read_text())
     setting = next(iter(baselines))
 
     def first_seed(stage: str) -> pd.DataFrame:
