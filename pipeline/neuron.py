@@ -20,47 +20,66 @@ SURROGATES = ("s3nn", "linear", "sigmoid")
 NEURON_KINDS = ("spike", "qrelu")  # the SNN's spike, or the quantised ReLU of the ANN→SNN baseline
 
 
-def _check_surrogate(name: str) -> None:
+def _check_surrogate(name: str, u_th: float) -> None:
     if name not in SURROGATES:
         raise ValueError(f"unknown surrogate {name!r}; allowed: {', '.join(SURROGATES)}")
+    if name == "s3nn" and not u_th > 0:
+        raise ValueError(f"the s3nn surrogate needs u_th > 0 (got {u_th}): 1/(τu) is infinite at u = 0")
 
 
-def _sigmoid_grad(u: Tensor, alpha: float, u_th: float) -> Tensor:
+# On the CPU every fresh activation-sized tensor costs page faults, and a bool mask or
+# torch.where costs several float passes, so these helpers write into at most two fresh
+# float buffers and update them in place.
+
+def _heaviside(u: Tensor, u_th: float) -> Tensor:
+    """s = H(u − u_th) as floats (Eq. 2; u = u_th fires)."""
+    return torch.ge(u, u_th, out=torch.empty_like(u))
+
+
+def _sigmoid_prime(u: Tensor, alpha: float, u_th: float) -> Tensor:
     """σ'_α(u) = σ_α(1 − σ_α)/α with σ_α(u) = 1/(1 + exp((u_th − u)/α)) (Eqs. 4–5)."""
-    sig = torch.sigmoid((u - u_th) / alpha)
-    return sig * (1 - sig) / alpha
+    sig = torch.sub(u, u_th).div_(alpha).sigmoid_()
+    return torch.addcmul(sig, sig, sig, value=-1, out=sig).div_(alpha)
+
+
+def _surrogate(u: Tensor, s: Tensor, surrogate: str, alpha: float, tau: float, u_th: float) -> Tensor:
+    """The surrogate of ds/du at `u`, whose spikes are `s` (a fresh tensor)."""
+    if surrogate == "linear":  # Eq. 22
+        return torch.sub(u, u_th).abs_().neg_().add_(1).clamp_(min=0)
+    sg = _sigmoid_prime(u, alpha, u_th)
+    if surrogate == "sigmoid":  # Eq. 23
+        return sg
+    # Eq. 3: 1/(τu) where s = 1, σ'_α elsewhere, blended exactly as s·above + (1 − s)·σ'_α;
+    # the clamp keeps the unused branch finite.
+    above = u.clamp(min=u_th).mul_(tau).reciprocal_()
+    return above.mul_(s).add_(sg.addcmul_(sg, s, value=-1))
 
 
 def surrogate_grad(u: Tensor, surrogate: str, alpha: float, tau: float, u_th: float) -> Tensor:
     """The surrogate of ds/du at membrane potential `u` (finite for every real u)."""
-    _check_surrogate(surrogate)
-    if surrogate == "linear":  # Eq. 22
-        return (1 - (u - u_th).abs()).clamp(min=0)
-    if surrogate == "sigmoid":  # Eq. 23
-        return _sigmoid_grad(u, alpha, u_th)
-    # Eq. 3: 1/(τu) above threshold; the clamp keeps the unused branch finite.
-    above = 1 / (tau * u.clamp(min=u_th))
-    return torch.where(u >= u_th, above, _sigmoid_grad(u, alpha, u_th))
+    _check_surrogate(surrogate, u_th)
+    return _surrogate(u, _heaviside(u, u_th), surrogate, alpha, tau, u_th)
 
 
 class _SpikeFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u: Tensor, surrogate: str, alpha: float, tau: float, u_th: float) -> Tensor:
-        ctx.save_for_backward(u)
+        s = _heaviside(u, u_th)
+        ctx.save_for_backward(u, s)
         ctx.params = (surrogate, alpha, tau, u_th)
-        return (u >= u_th).to(u.dtype)  # Eq. 2
+        return s
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        (u,) = ctx.saved_tensors
-        return grad_out * surrogate_grad(u, *ctx.params), None, None, None, None
+        u, s = ctx.saved_tensors
+        return _surrogate(u, s, *ctx.params).mul_(grad_out), None, None, None, None
 
 
 def spike_fn(
     u: Tensor, surrogate: str = "s3nn", alpha: float = 0.25, tau: float = 0.6, u_th: float = 1.0
 ) -> Tensor:
     """H(u − u_th) with the named surrogate gradient."""
-    _check_surrogate(surrogate)
+    _check_surrogate(surrogate, u_th)
     return _SpikeFunction.apply(u, surrogate, alpha, tau, u_th)
 
 
@@ -93,7 +112,7 @@ class Spike(Neuron):
         self, surrogate: str = "s3nn", alpha: float = 0.25, tau: float = 0.6, u_th: float = 1.0
     ) -> None:
         super().__init__()
-        _check_surrogate(surrogate)
+        _check_surrogate(surrogate, u_th)
         self.surrogate, self.alpha, self.tau, self.u_th = surrogate, alpha, tau, u_th
 
     def fire(self, u: Tensor) -> Tensor:

@@ -4,14 +4,19 @@
 (Ω_total, Eq. 18) or w = 1/d_l (Ω_balance, Eq. 19). Since s ∈ {0, 1},
 p·E_AC·E_x[Ω_syn] = E_SNN (Theorem 3.4). The power's backward is
 s^{p−1}·ds/du (Remark 3.5): for p > 1 silent neurons get no gradient.
+
+Each layer's term is one autograd function whose backward writes
+w·s^{p−1} straight into the gradient (no s^p, no broadcast copy of ψ kept
+from the forward pass), so the penalty adds about two passes over the spikes
+to a training step.
 """
 from __future__ import annotations
 
 from typing import Sequence
 
+import torch
 from torch import Tensor, nn
 
-from pipeline.energy import synaptic_events
 from pipeline.neuron import neurons
 
 __all__ = ["PENALTIES", "batch_penalty", "check_penalty", "omega", "omega_all_firing"]
@@ -27,18 +32,39 @@ def check_penalty(kind: str, p: float) -> None:
         raise ValueError(f"penalty exponent p must be >= 1 (got {p})")
 
 
-def _layer_sum(s: Tensor, psi: Tensor, kind: str) -> Tensor:
-    """Σ_i w_{l,i} s_i for each example of one layer."""
+class _PowerSum(torch.autograd.Function):
+    """(1/p) Σ_i w_i s_i^p for each example of `s` [N, ...]; `w` is [D], D = one example's size."""
+
+    @staticmethod
+    def forward(ctx, s: Tensor, w: Tensor, p: float) -> Tensor:
+        flat = s.flatten(1)
+        ctx.p, ctx.shape = p, s.shape
+        ctx.save_for_backward(None if p == 1 else flat, w)
+        powered = flat if p == 1 else flat.square() if p == 2 else flat.pow(p)
+        return powered @ w / p
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        flat, w = ctx.saved_tensors
+        if ctx.p == 1:  # ∂/∂s_i = w_i
+            ds = torch.outer(grad, w)
+        else:  # ∂/∂s_i = w_i s_i^{p−1}
+            ds = (flat if ctx.p == 2 else flat.pow(ctx.p - 1)).mul(w).mul_(grad[:, None])
+        return ds.view(ctx.shape), None, None
+
+
+def _weights(psi: Tensor, kind: str, dtype: torch.dtype) -> Tensor:
+    """w_{l,i} of one layer, flattened: ψ (Eq. 14), 1 (Eq. 18) or 1/d_l (Eq. 19)."""
     if kind == "syn":
-        return synaptic_events(s, psi)
-    total = s.flatten(1).sum(1)
-    return total if kind == "total" else total / psi.numel()
+        return psi.reshape(-1).to(dtype)
+    return torch.full((psi.numel(),), 1.0 if kind == "total" else 1 / psi.numel(), dtype=dtype,
+                      device=psi.device)
 
 
 def omega(spikes: Sequence[Tensor], psi: Sequence[Tensor], kind: str, p: float) -> Tensor:
     """Ω_kind of each example of a batch (Eqs. 14, 18, 19) → [N]."""
     check_penalty(kind, p)
-    return sum(_layer_sum(s if p == 1 else s.pow(p), w, kind) for s, w in zip(spikes, psi)) / p
+    return sum(_PowerSum.apply(s, _weights(w, kind, s.dtype), p) for s, w in zip(spikes, psi))
 
 
 def omega_all_firing(psi: Sequence[Tensor], kind: str, p: float) -> float:

@@ -38,7 +38,8 @@ from pipeline.models import create_model
 from pipeline.neuron import QReLU, neurons
 from pipeline.penalties import batch_penalty, omega_all_firing
 
-__all__ = ["build_model", "run_device", "train_run", "evaluate", "lam_coefficient", "l2_penalty", "main"]
+__all__ = ["STATS", "Objective", "build_model", "evaluate", "l2_penalty", "lam_coefficient", "main", "run_device",
+           "train_run", "train_step"]
 
 log = logging.getLogger(__name__)
 
@@ -199,39 +200,69 @@ def _resume(cfg: RunConfig, path: Path, device: torch.device) -> _Run:
     return run
 
 
+@dataclass(frozen=True)
+class Objective:
+    """The terms of Eq. 21 in one epoch: Ω_penalty^p weighted by λ_e, and weight decay."""
+
+    penalty: str
+    p: float
+    coef: float  # λ_e
+    weight_decay: float  # λ_WD
+    bn_decay: int  # B_BN
+
+
+STATS = ("loss", "ce", "correct", "spikes", "examples")  # the running sums train_step adds to
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor, objective: Objective,
+               sums: Tensor) -> None:
+    """One optimizer step on Eq. 21; adds the batch's STATS (loss·n, ce·n, …) to `sums`.
+
+    Nothing here waits for the device: a NaN/inf loss shows in `sums` (see `_train_epoch`).
+    """
+    out = model(x)
+    ce = F.cross_entropy(out, y)
+    loss = ce
+    if objective.coef:
+        loss = loss + objective.coef * batch_penalty(model, objective.penalty, objective.p)
+    if objective.weight_decay:
+        loss = loss + objective.weight_decay * l2_penalty(model, objective.bn_decay)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        n = len(y)
+        spikes = torch.stack([m.spikes.sum() for _, m in neurons(model)]).sum()
+        sums += torch.stack([loss.detach() * n, ce.detach() * n, (out.argmax(1) == y).sum(), spikes,
+                             torch.tensor(n, device=sums.device)]).double()
+
+
+_CHECK_EVERY = 20  # steps between reads of the running sums (the NaN check and the progress bar)
+
+
 def _train_epoch(run: _Run, cfg: RunConfig, loader: DataLoader, coef: float, epoch: int) -> dict | None:
-    """One epoch of Eq. 21; the epoch's mean statistics, or None if the loss became NaN/inf."""
+    """One epoch of Eq. 21; the epoch's mean statistics, or None if the loss became NaN/inf.
+
+    A non-finite loss is noticed within _CHECK_EVERY steps (the run is diverged
+    from then on, and its weights are no longer finite).
+    """
     model, device = run.model, next(run.model.parameters()).device
-    spiking = [m for _, m in neurons(model)]
-    neurons_per_example = sum(m.psi.numel() for m in spiking)
-    # running sums: loss·n, ce·n, correct, spikes, examples — one sync per step (the NaN check) at most
-    sums = torch.zeros(5, dtype=torch.float64, device=device)
+    objective = Objective(cfg.penalty, cfg.p, coef, cfg.weight_decay, cfg.bn_decay)
+    neurons_per_example = sum(m.psi.numel() for _, m in neurons(model))
+    sums = torch.zeros(len(STATS), dtype=torch.float64, device=device)
     model.train()
     bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=None, dynamic_ncols=True)
-    for step, (x, y) in enumerate(bar):
-        x, y = x.to(device), y.to(device)
-        out = model(x)
-        ce = F.cross_entropy(out, y)
-        loss = ce
-        if coef:
-            loss = loss + coef * batch_penalty(model, cfg.penalty, cfg.p)
-        if cfg.weight_decay:
-            loss = loss + cfg.weight_decay * l2_penalty(model, cfg.bn_decay)
-        if not torch.isfinite(loss):
-            return None
-        run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        run.optimizer.step()
-        with torch.no_grad():
-            n = len(y)
-            spikes = torch.stack([m.spikes.sum() for m in spiking]).sum()
-            sums += torch.stack([loss * n, ce * n, (out.argmax(1) == y).sum(), spikes,
-                                 torch.tensor(n, device=device)]).double()
-        if not bar.disable and step % 10 == 0:
-            s = sums.tolist()
-            bar.set_postfix(loss=f"{s[0] / s[4]:.3f}", acc=f"{s[2] / s[4]:.3f}",
-                            rate=f"{s[3] / (s[4] * neurons_per_example):.3f}", refresh=False)
+    for step, (x, y) in enumerate(bar, start=1):
+        train_step(model, run.optimizer, x.to(device), y.to(device), objective, sums)
+        if step % _CHECK_EVERY == 0:
+            loss_sum, _, correct, spike_sum, n = sums.tolist()
+            if not math.isfinite(loss_sum):
+                return None
+            bar.set_postfix(loss=f"{loss_sum / n:.3f}", acc=f"{correct / n:.3f}",
+                            rate=f"{spike_sum / (n * neurons_per_example):.3f}", refresh=False)
     loss_sum, ce_sum, correct, spike_sum, n = sums.tolist()
+    if not math.isfinite(loss_sum):
+        return None
     return {"loss": loss_sum / n, "ce": ce_sum / n, "train_accuracy": correct / n,
             "train_rate_mean": spike_sum / (n * neurons_per_example)}
 

@@ -33,7 +33,13 @@ def test_backward_matches_closed_form(name, alpha, tau, u_th):
 def test_forward_is_heaviside_with_threshold_firing():
     u = torch.tensor([-1.0, 0.0, 0.999, 1.0, 1.001, 3.0])
     assert spike_fn(u).tolist() == [0, 0, 0, 1, 1, 1]
-    assert spike_fn(u, u_th=0.0).tolist() == [0, 1, 1, 1, 1, 1]
+    assert spike_fn(u, "sigmoid", u_th=0.0).tolist() == [0, 1, 1, 1, 1, 1]
+
+
+def test_s3nn_needs_a_positive_threshold():
+    with pytest.raises(ValueError, match=r"s3nn surrogate needs u_th > 0 \(got 0.0\)"):
+        Spike("s3nn", u_th=0.0)
+    assert Spike("linear", u_th=0.0).u_th == 0.0
 
 
 def test_float32_s3nn_is_finite_near_zero():

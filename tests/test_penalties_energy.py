@@ -48,6 +48,17 @@ def test_omega_matches_element_loop(kind, p):
         assert got[n].item() == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["syn", "total", "balance"])
+@pytest.mark.parametrize("p", [1, 2, 3, 1.5])
+def test_omega_gradient_matches_finite_differences(kind, p):
+    g = torch.Generator().manual_seed(2)
+    psi = [torch.randint(0, 9, (2, 3), generator=g).double(), torch.randint(0, 9, (4,), generator=g).double()]
+    spikes = [(torch.rand(3, 2, 3, generator=g, dtype=torch.float64) + 0.1).requires_grad_(),
+              (torch.rand(3, 4, generator=g, dtype=torch.float64) + 0.1).requires_grad_()]
+    weights = torch.rand(3, generator=g, dtype=torch.float64)  # unequal per-example upstream gradients
+    assert torch.autograd.gradcheck(lambda a, b: omega([a, b], psi, kind, p) * weights, spikes)
+
+
 @pytest.mark.parametrize("p", [1, 2, 3])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_theorem_3_4(p, dtype):
