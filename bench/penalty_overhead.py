@@ -1,69 +1,94 @@
-"""Benchmark: cost of the penalty and the activity statistics in a CNN7 training step.
+"""Benchmark: the cost of each penalty and of the full statistics in a CNN7 training step (Table 7).
 
-Prints the ratio of step time with Ω_syn + ActivityMeter to step time without,
-measured interleaved in one run on one torch thread (stable on small CPUs),
-and the wall time of computing ψ for every registered model.
+Times `pipeline.train.train_step` — the step the pipeline trains with — with
+Ω_syn, Ω_total, Ω_balance at p = 1 and 2, and with no penalty plus an
+`ActivityMeter` update (per-layer energy, rates, dead-neuron mask) every
+step, each timed between two steps without any penalty; prints each ÷ that.
 
-    .venv/bin/python bench/penalty_overhead.py [--steps 20] [--batch 100] [--width 1]
+A whole step varies by several percent between neighbouring calls here, more
+than the penalty costs, so the script also times the added work alone — the
+penalty's forward and backward onto the last step's spikes (accumulating into
+their gradient as in a step), or the meter update — over many repetitions,
+and prints 1 + that ÷ the median step as the "attributed" ratio.
+
+    .venv/bin/python bench/penalty_overhead.py [--quick] [--threads N] [--rounds R] [--width W] [--batch B] [--repeats K]
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
+from typing import Callable
 
 import torch
-import torch.nn.functional as F
+from torch import Tensor
 
 from pipeline.energy import ActivityMeter
-from pipeline.models import MODELS, create_model, input_shape
+from pipeline.models import create_model
 from pipeline.neuron import neurons
-from pipeline.penalties import batch_penalty, omega_all_firing
-from pipeline.synapses import synapse_counts
+from pipeline.penalties import PENALTIES, omega, omega_all_firing
+from pipeline.train import STATS, Objective, train_step
+from timing import bench_parser, parse_bench_args, print_ratios, random_batch, sandwiched_seconds
 
 
-def step_seconds(model, optimizer, x, y, penalized: bool, meter: ActivityMeter, norm: float) -> float:
-    start = time.perf_counter()
-    loss = F.cross_entropy(model(x), y)
-    if penalized:
-        loss = loss + 1e-3 * batch_penalty(model, "syn", 1) / norm
-        meter.update([m.spikes for _, m in neurons(model)])
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return time.perf_counter() - start
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall seconds of `fn` over `repeats` calls (after one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def penalty_term(spikes: list[Tensor], psi: list[Tensor], kind: str, p: float) -> Callable[[], None]:
+    """The penalty's share of a step: its forward, and its backward accumulated into the spikes' gradient."""
+    leaves = [s.detach().requires_grad_() for s in spikes]
+    for s in leaves:
+        s.grad = torch.zeros_like(s)
+    return lambda: omega(leaves, psi, kind, p).mean().backward()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--width", type=float, default=1.0)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+    parser = bench_parser(__doc__.splitlines()[0], rounds=10, quick_rounds=1,
+                          repeats=(30, "the added work alone"))
+    args = parse_bench_args(parser)
     torch.manual_seed(0)
     model = create_model("cnn7", width=args.width)
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    x, y = random_batch(args.batch)
+    psi = [m.psi for _, m in neurons(model)]
+    sums = torch.zeros(len(STATS), dtype=torch.float64)
     meter = ActivityMeter(model)
-    norm = omega_all_firing([m.psi for _, m in neurons(model)], "syn", 1)
-    x, y = torch.randn(args.batch, 1, 32, 32) * 2, torch.randint(0, 10, (args.batch,))
-    for penalized in (False, True):  # warm-up
-        step_seconds(model, optimizer, x, y, penalized, meter, norm)
-    plain, penal = [], []
-    for i in range(args.steps):  # interleaved, alternating which goes first
-        for penalized in ((False, True) if i % 2 == 0 else (True, False)):
-            (penal if penalized else plain).append(step_seconds(model, optimizer, x, y, penalized, meter, norm))
-    paired = statistics.median(b / a for a, b in zip(plain, penal))
-    print(f"cnn7 width {args.width}, batch {args.batch}, {args.steps} interleaved pairs, 1 thread")
-    print(f"step without penalty: median {statistics.median(plain) * 1e3:.1f} ms, min {min(plain) * 1e3:.1f} ms")
-    print(f"step with omega_syn + ActivityMeter: median {statistics.median(penal) * 1e3:.1f} ms, "
-          f"min {min(penal) * 1e3:.1f} ms")
-    print(f"ratio with/without: median of paired ratios {paired:.4f}, ratio of minima {min(penal) / min(plain):.4f}")
-    for name in MODELS:
-        net = create_model(name, psi=None)
-        start = time.perf_counter()
-        synapse_counts(net, input_shape(name))
-        print(f"psi for {name} (width 1, {input_shape(name)}): {time.perf_counter() - start:.3f} s")
+
+    def step(kind: str = "syn", p: float = 1.0, lam_norm: float = 0.0) -> None:
+        coef = lam_norm / omega_all_firing(psi, kind, p)
+        train_step(model, optimizer, x, y, Objective(kind, p, coef, 0.0, 0), sums)
+
+    def with_statistics() -> None:
+        step()
+        meter.update([m.spikes for _, m in neurons(model)])
+
+    candidates, added = {}, {}
+    step()
+    spikes = [m.spikes for _, m in neurons(model)]
+    for kind in PENALTIES:
+        for p in (1, 2):
+            name = f"omega_{kind} p={p}"
+            candidates[name] = lambda kind=kind, p=p: step(kind, p, 1.0)
+            added[name] = penalty_term(spikes, psi, kind, p)
+    candidates["statistics"] = with_statistics
+    added["statistics"] = lambda: meter.update(spikes)
+    added_seconds = {name: median_seconds(fn, args.repeats) for name, fn in added.items()}
+    pairs = sandwiched_seconds(step, candidates, args.rounds)
+    step_seconds = statistics.median(r for p in pairs.values() for _, r in p)
+    print(f"added work alone (median of {args.repeats}), as a share of the median step without penalty:")
+    for name, seconds in added_seconds.items():
+        print(f"  {name:<17}  {seconds * 1e3:6.1f} ms  {100 * seconds / step_seconds:5.2f} %")
+    print(f"attributed ratios (1 + added / step): "
+          + "  ".join(f"{name}={1 + s / step_seconds:.3f}" for name, s in added_seconds.items()))
+    print_ratios(f"cnn7 width {args.width}, batch {args.batch}: step time / step without penalty",
+                 pairs, "no penalty")
 
 
 if __name__ == "__main__":
