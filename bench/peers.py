@@ -10,8 +10,8 @@ training step of each (forward, cross-entropy, zero_grad, backward, Adam step,
 plus the peer's neuron-state reset), each between two of ours in one process.
 The last line gives peer time ÷ our time (above 1: ours is faster). As whole
 steps vary more between neighbouring calls than the libraries differ, it also
-times the spiking layers alone (the only layers that differ) and prints the
-step ratio they account for.
+times the spiking layers alone (the only layers that differ) and prints, in
+brackets, the step ratio they account for.
 
     .venv/bin/python bench/peers.py [--quick] [--threads N] [--rounds R] [--width W] [--batch B] [--repeats K]
 
@@ -19,7 +19,6 @@ Needs the optional bench extra (spikingjelly, snntorch).
 """
 from __future__ import annotations
 
-import statistics
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import partial
@@ -244,7 +243,7 @@ def _print_synops(nets: dict[str, Net], x: Tensor) -> None:
 
 
 def main() -> None:
-    parser = bench_parser(__doc__.splitlines()[0], rounds=20, quick_rounds=5,
+    parser = bench_parser(__doc__.splitlines()[0], rounds=20, quick_rounds=4,
                           repeats=(20, "the spiking layers alone"))
     args = parse_bench_args(parser)
     torch.manual_seed(0)
@@ -259,12 +258,10 @@ def main() -> None:
         steps[name] = partial(train_step, net, optimizer, x, y)
     alone = neuron_seconds(nets, x, args.repeats)
     pairs = sandwiched_seconds(steps.pop("ours"), steps, args.rounds)
-    step = statistics.median(r for p in pairs.values() for _, r in p)
     print(f"spiking layers alone, forward + backward (median of {args.repeats}): "
           + ", ".join(f"{name} {s * 1e3:.1f} ms" for name, s in alone.items()))
-    print("attributed ratios (our step + their spiking layers - ours) / our step: "
-          + "  ".join(f"{name}={(step + alone[name] - alone['ours']) / step:.3f}" for name in steps))
-    print_ratios("training step time, peer / ours (above 1: ours is faster)", pairs, "ours")
+    print_ratios("training step time, peer / ours (above 1: ours is faster)", pairs, "ours",
+                 {name: alone[name] - alone["ours"] for name in steps})
 
 
 if __name__ == "__main__":

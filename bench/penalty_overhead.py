@@ -9,7 +9,7 @@ A whole step varies by several percent between neighbouring calls here, more
 than the penalty costs, so the script also times the added work alone — the
 penalty's forward and backward onto the last step's spikes (accumulating into
 their gradient as in a step), or the meter update — over many repetitions,
-and prints 1 + that ÷ the median step as the "attributed" ratio.
+and prints 1 + that ÷ the median step as the "attributed" ratio (in brackets).
 
     .venv/bin/python bench/penalty_overhead.py [--quick] [--threads N] [--rounds R] [--width W] [--batch B] [--repeats K]
 """
@@ -85,10 +85,8 @@ def main() -> None:
     print(f"added work alone (median of {args.repeats}), as a share of the median step without penalty:")
     for name, seconds in added_seconds.items():
         print(f"  {name:<17}  {seconds * 1e3:6.1f} ms  {100 * seconds / step_seconds:5.2f} %")
-    print(f"attributed ratios (1 + added / step): "
-          + "  ".join(f"{name}={1 + s / step_seconds:.3f}" for name, s in added_seconds.items()))
     print_ratios(f"cnn7 width {args.width}, batch {args.batch}: step time / step without penalty",
-                 pairs, "no penalty")
+                 pairs, "no penalty", added_seconds)
 
 
 if __name__ == "__main__":

@@ -126,26 +126,31 @@ def layers_alone_seconds(layers: Mapping[str, Sequence[nn.Module]], inputs: Sequ
     return {name: statistics.median(t[1:]) for name, t in times.items()}
 
 
-def print_ratios(title: str, pairs: Pairs, reference: str, *, inverse: bool = False) -> dict[str, float]:
+def print_ratios(title: str, pairs: Pairs, reference: str,
+                 added: Mapping[str, float] | None = None) -> dict[str, float]:
     """Print each candidate's times and its ratio to the reference; the last line lists the ratios.
 
-    `inverse` reports reference ÷ candidate instead (e.g. peer ÷ ours with
-    ours as a candidate). Returns {name: median over rounds of the ratio}.
+    `added[name]` is how many seconds the work by which the candidate differs
+    from the reference takes when timed alone; the candidate then also gets
+    the "attributed" ratio 1 + added / (median reference call), in brackets.
+    Returns {name: median over rounds of the ratio}.
     """
     rounds = len(next(iter(pairs.values())))
     print(f"{title} ({rounds} rounds, each call between two {reference!r} calls;"
           f" {torch.get_num_threads()} torch thread(s))")
     width = max(map(len, [*pairs, reference]))
     ref_times = [r for p in pairs.values() for _, r in p]
-    print(f"  {reference:<{width}}  median {statistics.median(ref_times) * 1e3:9.1f} ms"
-          f"  min {min(ref_times) * 1e3:9.1f} ms")
-    summary = {}
+    ref_median = statistics.median(ref_times)
+    print(f"  {reference:<{width}}  median {ref_median * 1e3:9.1f} ms  min {min(ref_times) * 1e3:9.1f} ms")
+    summary, shown = {}, {}
     for name, p in pairs.items():
         own, ref = [o for o, _ in p], [r for _, r in p]
-        num, den = (ref, own) if inverse else (own, ref)
-        summary[name] = statistics.median(a / b for a, b in zip(num, den))
+        summary[name] = statistics.median(o / r for o, r in p)
+        shown[name] = f"{summary[name]:.3f}"
+        if added is not None and name in added:
+            shown[name] += f" [{1 + added[name] / ref_median:.3f}]"
         print(f"  {name:<{width}}  median {statistics.median(own) * 1e3:9.1f} ms  min {min(own) * 1e3:9.1f} ms"
-              f"  ratio median {summary[name]:.3f}  of minima {min(num) / min(den):.3f}")
-    direction = f"{reference} / x" if inverse else f"x / {reference}"
-    print(f"ratios ({direction}, median of rounds): " + "  ".join(f"{n}={r:.3f}" for n, r in summary.items()))
+              f"  ratio median {summary[name]:.3f}  of minima {min(own) / min(ref):.3f}")
+    note = " [attributed]" if added else ""
+    print(f"ratios (x / {reference}, median of rounds{note}): " + "  ".join(f"{n}={r}" for n, r in shown.items()))
     return summary

@@ -50,7 +50,9 @@ def test_print_ratios_ends_with_the_ratio_line(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == "ratios (x / ref, median of rounds): a=2.000  b=1.000"
     assert "of minima 2.000" in lines[2]  # min 2.0 / min 1.0
-    assert timing.print_ratios("t", pairs, "ref", inverse=True) == {"a": 0.5, "b": 1.0}
+    timing.print_ratios("t", pairs, "ref", {"a": 0.5})  # attributed: 1 + 0.5 / median reference (1.0)
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "ratios (x / ref, median of rounds [attributed]): a=2.000 [1.500]  b=1.000")
 
 
 def test_layer_inputs_and_layers_alone():
