@@ -20,7 +20,7 @@ from torch import nn
 from pipeline.models import create_model
 from pipeline.neuron import SURROGATES, Spike
 from pipeline.train import STATS, Objective, train_step
-from timing import (bench_parser, layer_inputs, layers_alone_seconds, parse_bench_args, plain_step, print_ratios,
+from timing import (bench_parser, layer_io, layers_alone_seconds, parse_bench_args, plain_step, print_ratios,
                     random_batch, sandwiched_seconds)
 
 
@@ -36,7 +36,7 @@ def main() -> None:
     x, y = random_batch(args.batch)
     sums = torch.zeros(len(STATS), dtype=torch.float64)
     no_penalty = Objective("syn", 1.0, 0.0, 0.0, 0)
-    potentials = layer_inputs(snn, (Spike,), x)
+    _, potentials, _ = layer_io(snn, (Spike,), x)
     layers = {"relu": [m for m in relu.modules() if isinstance(m, nn.ReLU)],
               "spike": [m for m in snn.modules() if isinstance(m, Spike)]}
     alone = layers_alone_seconds(layers, potentials, args.repeats)

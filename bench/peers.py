@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from pipeline.energy import ActivityMeter, synaptic_events
 from pipeline.models import create_model
 from pipeline.neuron import Spike, neurons
-from timing import (bench_parser, layer_inputs, layers_alone_seconds, parse_bench_args, plain_step, print_ratios,
+from timing import (bench_parser, layer_io, layers_alone_seconds, parse_bench_args, plain_step, print_ratios,
                     random_batch, sandwiched_seconds)
 
 try:
@@ -43,7 +43,7 @@ except ImportError as exc:
     raise SystemExit(f"bench/peers.py: {exc.name} is missing; install the bench extra: "
                      "pip install -e .[bench]") from None
 
-__all__ = ["Agreement", "Net", "agreement", "build_nets", "forward_spikes", "synops_ours", "synops_spikingjelly",
+__all__ = ["Agreement", "Net", "agreement", "build_nets", "synops_ours", "synops_spikingjelly",
            "train_step"]
 
 ALPHA, U_TH = 0.25, 1.0  # our sigmoid surrogate σ'((u − u_th)/α)/α: a sigmoid of slope 1/α = 4
@@ -116,22 +116,9 @@ def build_nets(width: float) -> dict[str, Net]:
             "snntorch": Net(snn, snntorch.utils.reset)}
 
 
-def forward_spikes(net: Net, x: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+def _spiking_io(net: Net, x: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
     """Logits, and each spiking layer's input (membrane potential) and output, on `x`."""
-    potentials: list[Tensor] = []
-    spikes: list[Tensor] = []
-
-    def record(_: nn.Module, inputs: tuple[Tensor, ...], out: Tensor) -> None:
-        potentials.append(inputs[0].detach())
-        spikes.append(out.detach())
-
-    hooks = [m.register_forward_hook(record) for m in net.module.modules() if isinstance(m, SPIKING)]
-    try:
-        logits = net(x)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return logits, potentials, spikes
+    return layer_io(net.module, SPIKING, x, run=net)
 
 
 @dataclass
@@ -152,11 +139,11 @@ def agreement(nets: dict[str, Net], x: Tensor) -> tuple[dict[str, Agreement], in
     """Each peer's agreement with ours on `x` in eval mode, and how many of our potentials equal u_th."""
     for net in nets.values():
         net.module.eval()
-    ref_logits, ref_u, ref_s = forward_spikes(nets["ours"], x)
+    ref_logits, ref_u, ref_s = _spiking_io(nets["ours"], x)
     result = {}
     for name, net in nets.items():
         if name != "ours":
-            logits, _, spikes = forward_spikes(net, x)
+            logits, _, spikes = _spiking_io(net, x)
             result[name] = Agreement(torch.allclose(logits, ref_logits), float((logits - ref_logits).abs().max()),
                                      [int((s != r).sum()) for s, r in zip(spikes, ref_s, strict=True)])
     return result, sum(int((u == U_TH).sum()) for u in ref_u)
@@ -209,7 +196,7 @@ def neuron_seconds(nets: dict[str, Net], x: Tensor, repeats: int) -> dict[str, f
     """Median seconds, per library, of its spiking layers alone: forward and backward on the
     membrane potentials `x` produces in our net (train mode)."""
     nets["ours"].module.train()
-    potentials = layer_inputs(nets["ours"].module, (Spike,), x)
+    _, potentials, _ = _spiking_io(nets["ours"], x)
     layers = {name: [m for m in net.module.modules() if isinstance(m, SPIKING)] for name, net in nets.items()}
     # on the whole net: snntorch.utils.reset looks at a module's children only
     resets = {name: partial(net.reset, net.module) for name, net in nets.items() if net.reset is not None}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from functools import partial
 from typing import Callable
 
 import torch
@@ -61,9 +62,8 @@ def main() -> None:
     sums = torch.zeros(len(STATS), dtype=torch.float64)
     meter = ActivityMeter(model)
 
-    def step(kind: str = "syn", p: float = 1.0, lam_norm: float = 0.0) -> None:
-        coef = lam_norm / omega_all_firing(psi, kind, p)
-        train_step(model, optimizer, x, y, Objective(kind, p, coef, 0.0, 0), sums)
+    def step(objective: Objective = Objective("syn", 1.0, 0.0, 0.0, 0)) -> None:
+        train_step(model, optimizer, x, y, objective, sums)
 
     def with_statistics() -> None:
         step()
@@ -75,7 +75,8 @@ def main() -> None:
     for kind in PENALTIES:
         for p in (1, 2):
             name = f"omega_{kind} p={p}"
-            candidates[name] = lambda kind=kind, p=p: step(kind, p, 1.0)
+            lam_norm_1 = Objective(kind, p, 1.0 / omega_all_firing(psi, kind, p), 0.0, 0)  # λ' = 1
+            candidates[name] = partial(step, lam_norm_1)
             added[name] = penalty_term(spikes, psi, kind, p)
     candidates["statistics"] = with_statistics
     added["statistics"] = lambda: meter.update(spikes)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Pairs", "bench_parser", "layer_inputs", "layers_alone_seconds", "parse_bench_args", "plain_step",
+__all__ = ["Pairs", "bench_parser", "layer_io", "layers_alone_seconds", "parse_bench_args", "plain_step",
            "print_ratios", "random_batch", "sandwiched_seconds"]
 
 
@@ -93,17 +93,24 @@ def plain_step(model: Callable[[Tensor], Tensor], optimizer: torch.optim.Optimiz
     optimizer.step()
 
 
-def layer_inputs(model: nn.Module, kinds: tuple[type, ...], x: Tensor) -> list[Tensor]:
-    """The inputs of `model`'s layers of the given kinds on `x`, in call order (detached)."""
+def layer_io(model: nn.Module, kinds: tuple[type, ...], x: Tensor,
+             run: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    """The output on `x` of `run` (default: `model` itself), and the inputs and outputs of
+    `model`'s layers of the given kinds, in call order (detached)."""
     inputs: list[Tensor] = []
-    hooks = [m.register_forward_hook(lambda _, args, __: inputs.append(args[0].detach()))
-             for m in model.modules() if isinstance(m, kinds)]
+    outputs: list[Tensor] = []
+
+    def record(_: nn.Module, args: tuple[Tensor, ...], out: Tensor) -> None:
+        inputs.append(args[0].detach())
+        outputs.append(out.detach())
+
+    hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, kinds)]
     try:
-        model(x)
+        result = (run or model)(x)
     finally:
         for hook in hooks:
             hook.remove()
-    return inputs
+    return result, inputs, outputs
 
 
 def layers_alone_seconds(layers: Mapping[str, Sequence[nn.Module]], inputs: Sequence[Tensor], repeats: int,

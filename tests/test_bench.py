@@ -55,10 +55,10 @@ def test_print_ratios_ends_with_the_ratio_line(capsys):
         "ratios (x / ref, median of rounds [attributed]): a=2.000 [1.500]  b=1.000")
 
 
-def test_layer_inputs_and_layers_alone():
+def test_layer_io_and_layers_alone():
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2), nn.ReLU())
     x = torch.randn(5, 3)
-    inputs = timing.layer_inputs(model, (nn.ReLU,), x)
+    _, inputs, _ = timing.layer_io(model, (nn.ReLU,), x)
     assert [tuple(u.shape) for u in inputs] == [(5, 4), (5, 2)]
     torch.testing.assert_close(inputs[1], model[2](model[1](model[0](x))))
     resets = []
