@@ -5,10 +5,9 @@
 p·E_AC·E_x[Ω_syn] = E_SNN (Theorem 3.4). The power's backward is
 s^{p−1}·ds/du (Remark 3.5): for p > 1 silent neurons get no gradient.
 
-Each layer's term is one autograd function whose backward writes
-w·s^{p−1} straight into the gradient (no s^p, no broadcast copy of ψ kept
-from the forward pass), so the penalty adds about two passes over the spikes
-to a training step.
+Each layer's term is one autograd function that saves only s (for p > 1)
+and w, and whose backward builds w·s^{p−1} in one fresh tensor, so the
+penalty adds a few passes over the spikes to a training step.
 """
 from __future__ import annotations
 
