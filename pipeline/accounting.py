@@ -12,14 +12,15 @@ import sys
 from pipeline.energy import E_AC_PJ
 from pipeline.models import MODELS, create_model, input_shape
 from pipeline.neuron import neurons
-from pipeline.penalties import omega_all_firing
+from pipeline.penalties import PENALTIES, omega_all_firing
 from pipeline.synapses import PSI_CONVENTIONS
 
 __all__ = ["accounting"]
 
 
 def accounting(model_name: str, psi: str = "padded", width: float = 1.0, classes: int = 10) -> dict:
-    """Per-layer shapes, neuron and synapse counts of a registered model, with totals."""
+    """Per-layer shapes, neuron and synapse counts and each penalty's Ω(1) term (p = 1) of a registered
+    model, with totals."""
     shape = input_shape(model_name)
     model = create_model(model_name, in_channels=shape[0], input_size=shape[1],
                          num_classes=classes, width=width, psi=psi)
@@ -29,7 +30,8 @@ def accounting(model_name: str, psi: str = "padded", width: float = 1.0, classes
     return {
         "model": model_name, "psi": psi, "width": width, "classes": classes,
         "input_shape": list(shape),
-        "layers": [{"name": n, "shape": list(w.shape), "neurons": w.numel(), "synapses": int(w.sum())}
+        "layers": [{"name": n, "shape": list(w.shape), "neurons": w.numel(), "synapses": int(w.sum()),
+                    "omega_1": {k: float(pen.all_firing(w)) for k, pen in PENALTIES.items()}}
                    for (n, _), w in zip(named, counts)],
         "neurons_total": int(omega_all_firing(counts, "total", 1)),
         "layers_total": int(omega_all_firing(counts, "balance", 1)),

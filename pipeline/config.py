@@ -1,18 +1,21 @@
-"""Typed configuration of one training run, validated up front with one-line errors.
+"""Typed configuration of one training run, and the one validator every setting goes through.
 
 `RunConfig` is frozen; constructing it (directly or through `from_dict`)
 checks names, types and ranges before any data is loaded or model built.
+`Rule` and `check` are the validator: `RunConfig` derives a rule per field
+from its type, the registries' names and `_MINIMA`; `pipeline.runs.params`
+checks `params.yaml` with the same rules. `load_yaml` reads a YAML file with
+`1e-3` as a number, for config files and `params.yaml` alike.
 The defaults are the profile tuned for the offline `digits` dataset (CNN7 at
 half width, Adam at lr 2e-2, RandAugment, 20 epochs: ~99 % test accuracy in a
 few CPU minutes); the paper's per-setting values are in spec §4 (Table 6).
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import math
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Mapping, Union, get_args, get_origin, get_type_hints
 
@@ -25,26 +28,77 @@ from pipeline.penalties import PENALTIES
 from pipeline.synapses import PSI_CONVENTIONS
 
 __all__ = [
-    "OPTIMIZERS",
     "DEVICES",
-    "PENALTY_CHOICES",
     "NON_RESULT_KEYS",
+    "OPTIMIZERS",
+    "PENALTY_CHOICES",
     "ConfigError",
+    "Rule",
     "RunConfig",
+    "check",
+    "field_rule",
     "load_config_file",
-    "add_config_arguments",
-    "config_from_args",
+    "load_yaml",
 ]
 
 OPTIMIZERS = ("adam", "msgd")
 DEVICES = ("auto", "cpu", "cuda")
-PENALTY_CHOICES = ("none",) + PENALTIES
+PENALTY_CHOICES = ("none", *PENALTIES)
 # Keys that do not change a run's result: a finished run or checkpoint still matches when only these differ.
-NON_RESULT_KEYS = ("data_dir", "download", "threads", "device", "baseline_energy_pj")
+NON_RESULT_KEYS = ("data_dir", "download", "threads", "device")
 
 
 class ConfigError(ValueError):
-    """An invalid run configuration; the message is one line naming the key."""
+    """An invalid run configuration or parameter; the message is one line naming the key."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one value may be: its type, bounds, allowed names, and whether it is (or may be) a list."""
+
+    kind: type  # float (any real number), int, bool or str
+    minimum: float | None = None
+    strict: bool = False  # minimum excluded
+    maximum: float | None = None  # excluded
+    choices: tuple | None = None
+    optional: bool = False  # None allowed
+    listed: str = "no"  # "no": one value; "yes": a non-empty list of them; "maybe": either
+
+
+_TYPE_WORDS = {float: "a number", int: "an integer", bool: "true or false", str: "a string"}
+
+
+def check(key: str, value: Any, rule: Rule, noun: str = "config key") -> Any:
+    """`value` if it obeys `rule` (ints given for floats become floats), else a one-line ConfigError.
+
+    The message names the value as `noun 'key'`, e.g. "config key 'p'" or "params key 'penalty.p'".
+    """
+    where = f"{noun} '{key}'"
+    if rule.listed == "yes" or (rule.listed == "maybe" and isinstance(value, list)):
+        if not isinstance(value, list) or not value:
+            raise ConfigError(f"{where} must be a non-empty list (got {value!r})")
+        one = replace(rule, listed="no")
+        return [check(f"{key}[{i}]", v, one, noun) for i, v in enumerate(value)]
+    if value is None and rule.optional:
+        return None
+    if rule.kind is float:  # an int is a float; a bool is not a number
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and not math.isfinite(value):
+            raise ConfigError(f"{where} must be finite (got {value})")
+    elif rule.kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, rule.kind)
+    if not ok:
+        wanted = _TYPE_WORDS[rule.kind] + (" or null" if rule.optional else "")
+        raise ConfigError(f"{where} must be {wanted} (got {type(value).__name__} {value!r})")
+    if rule.choices is not None and value not in rule.choices:
+        raise ConfigError(f"{where} must be one of {', '.join(map(str, rule.choices))} (got {value!r})")
+    if rule.minimum is not None and (value <= rule.minimum if rule.strict else value < rule.minimum):
+        raise ConfigError(f"{where} must be {'>' if rule.strict else '>='} {rule.minimum:g} (got {value})")
+    if rule.maximum is not None and value >= rule.maximum:
+        raise ConfigError(f"{where} must be < {rule.maximum:g} (got {value})")
+    return float(value) if rule.kind is float else value
 
 
 @dataclass(frozen=True)
@@ -83,23 +137,10 @@ class RunConfig:
     seed: int = 0
     threads: int = 1
     device: str = "auto"  # auto = cuda when available, else cpu
-    baseline_energy_pj: float | None = None  # E_baseline for energy_ratio
 
     def __post_init__(self) -> None:
-        for key, hint in _hints().items():
-            _check_type(key, getattr(self, key), hint)
-            if _base_type(hint)[0] is float and getattr(self, key) is not None:
-                object.__setattr__(self, key, float(getattr(self, key)))  # store 1 as 1.0
-        for key, allowed in _CHOICES.items():
-            value = getattr(self, key)
-            if value not in allowed:
-                raise ConfigError(
-                    f"config key '{key}' must be one of {', '.join(map(str, allowed))} (got {value!r})"
-                )
-        for key, (bound, strict) in _MINIMA.items():
-            value = getattr(self, key)
-            if value is not None and (value <= bound if strict else value < bound):
-                raise ConfigError(f"config key '{key}' must be {'>' if strict else '>='} {bound} (got {value})")
+        for f in fields(self):
+            object.__setattr__(self, f.name, check(f.name, getattr(self, f.name), field_rule(f.name)))
         if self.lam and self.lam_norm:
             raise ConfigError(
                 f"config keys 'lam' and 'lam_norm' exclude each other: set at most one non-zero "
@@ -126,11 +167,12 @@ class RunConfig:
         return {k: v for k, v in self.to_dict().items() if k not in NON_RESULT_KEYS}
 
 
+# Allowed names come from the registries.
 _CHOICES: dict[str, tuple] = {
     "dataset": DATASETS,
     "model": MODELS,
-    "neuron": NEURON_KINDS,
-    "surrogate": SURROGATES,
+    "neuron": tuple(NEURON_KINDS),
+    "surrogate": tuple(SURROGATES),
     "psi": PSI_CONVENTIONS,
     "penalty": PENALTY_CHOICES,
     "optimizer": OPTIMIZERS,
@@ -142,45 +184,22 @@ _MINIMA: dict[str, tuple[float, bool]] = {
     "split_seed": (0, False), "limit_train": (1, False), "width": (0, True), "alpha": (0, True),
     "tau": (0, True), "u_th": (0, True), "p": (1, False), "lam": (0, False), "lam_norm": (0, False),
     "weight_decay": (0, False), "lr": (0, True), "batch_size": (1, False), "epochs": (1, False),
-    "seed": (0, False), "threads": (1, False), "baseline_energy_pj": (0, True),
+    "seed": (0, False), "threads": (1, False),
 }
 
 
-_TYPE_WORDS = {float: "a number", int: "an integer", bool: "true or false", str: "a string"}
-
-
 @functools.cache
-def _hints() -> dict[str, Any]:
-    return get_type_hints(RunConfig)
-
-
-def _base_type(hint: Any) -> tuple[type, bool]:
-    """(type, optional) of a field annotation `T` or `T | None`."""
-    if get_origin(hint) is Union or type(hint).__name__ == "UnionType":
-        (inner,) = [a for a in get_args(hint) if a is not type(None)]
-        return inner, True
-    return hint, False
-
-
-def _check_type(key: str, value: Any, hint: Any) -> None:
-    typ, optional = _base_type(hint)
-    if value is None and optional:
-        return
-    if typ is float:  # an int is a float; a bool is not a number
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if ok and not math.isfinite(value):
-            raise ConfigError(f"config key '{key}' must be finite (got {value})")
-    elif typ is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, typ)
-    if not ok:
-        wanted = _TYPE_WORDS[typ] + (" or null" if optional else "")
-        raise ConfigError(f"config key '{key}' must be {wanted} (got {type(value).__name__} {value!r})")
+def field_rule(key: str) -> Rule:
+    """The rule of RunConfig field `key`: its annotated type, its registry's names, its minimum."""
+    hint = get_type_hints(RunConfig)[key]
+    optional = get_origin(hint) is Union or type(hint).__name__ == "UnionType"
+    kind = next(a for a in get_args(hint) if a is not type(None)) if optional else hint
+    minimum, strict = _MINIMA.get(key, (None, False))
+    return Rule(kind, minimum, strict, choices=_CHOICES.get(key), optional=optional)
 
 
 class _YamlLoader(yaml.SafeLoader):
-    """SafeLoader that also reads `1e-3` as a float (YAML 1.1 wants `1.0e-3`)."""
+    """SafeLoader that also reads `1e-3` as a float (YAML 1.1 wants `1.0e-3`), as DVC's YAML 1.2 does."""
 
 
 _YamlLoader.add_implicit_resolver(
@@ -190,47 +209,19 @@ _YamlLoader.add_implicit_resolver(
 )
 
 
-def load_config_file(path: Path | str) -> dict[str, Any]:
-    """Read a flat YAML mapping of config keys (validate it with `RunConfig.from_dict`)."""
+def load_yaml(path: Path | str, what: str) -> dict[str, Any]:
+    """A YAML file holding a mapping (empty file: {}); a one-line ConfigError naming `what` otherwise."""
     try:
         d = yaml.load(Path(path).read_text(), Loader=_YamlLoader)
     except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"config file {path} is unreadable: {' '.join(str(e).split())}") from None
+        raise ConfigError(f"{path} is unreadable: {' '.join(str(e).split())}") from None
     if d is None:
         return {}
     if not isinstance(d, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of config keys (got {type(d).__name__})")
+        raise ConfigError(f"{path} must hold a mapping of {what} (got {type(d).__name__})")
     return d
 
 
-def _cli_type(typ: type, optional: bool):
-    def parse(text: str):
-        if optional and text.lower() in ("none", "null"):
-            return None
-        return typ(text)
-
-    parse.__name__ = typ.__name__  # argparse names the type in its error message
-    return parse
-
-
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One `--key` flag per config field (`--lam-norm` for `lam_norm`), plus `--config FILE`."""
-    parser.add_argument("--config", type=Path, default=None, help="YAML file of config keys; flags override it")
-    for f in fields(RunConfig):
-        typ, optional = _base_type(_hints()[f.name])
-        flag = "--" + f.name.replace("_", "-")
-        text = f"default {f.default}" + (f"; one of {', '.join(map(str, _CHOICES[f.name]))}"
-                                         if f.name in _CHOICES else "")
-        if typ is bool:
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                                help=text)
-        else:
-            parser.add_argument(flag, dest=f.name, type=_cli_type(typ, optional), default=argparse.SUPPRESS,
-                                metavar=typ.__name__.upper(), help=text)
-
-
-def config_from_args(ns: argparse.Namespace) -> RunConfig:
-    """The config file (if any) overridden by the flags that were given."""
-    d = load_config_file(ns.config) if ns.config else {}
-    d.update({f.name: getattr(ns, f.name) for f in fields(RunConfig) if hasattr(ns, f.name)})
-    return RunConfig.from_dict(d)
+def load_config_file(path: Path | str) -> dict[str, Any]:
+    """Read a flat YAML mapping of config keys (validate it with `RunConfig.from_dict`)."""
+    return load_yaml(path, "config keys")

@@ -18,22 +18,16 @@ saturate, and currents in (0, 1) fire although the ANN says 0.
 from __future__ import annotations
 
 import copy
-import json
 import operator
-from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import torch
 from torch import Tensor, fx, nn
-from torch.utils.data import DataLoader
 
-from pipeline.config import RunConfig
-from pipeline.data import load_datasets
 from pipeline.energy import ActivityMeter
 from pipeline.neuron import Neuron, QReLU, neurons
-from pipeline.train import build_model, run_device
 
-__all__ = ["IFNeuron", "evaluate_converted", "evaluate_trained", "fold_bn", "run_if_snn", "to_if_snn"]
+__all__ = ["IFNeuron", "evaluate_converted", "fold_bn", "run_if_snn", "to_if_snn"]
 
 _FOLDABLE = {nn.Conv2d: nn.BatchNorm2d, nn.Linear: nn.BatchNorm1d}
 _LINEAR_LAYERS = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d,
@@ -192,13 +186,11 @@ def run_if_snn(snn: nn.Module, x: Tensor, T: int) -> tuple[Tensor, list[Tensor]]
 
 
 @torch.no_grad()
-def evaluate_converted(ann: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], T: int,
-                       baseline_energy_pj: float | None = None) -> dict:
+def evaluate_converted(ann: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], T: int) -> dict:
     """Convert a QReLU ANN and evaluate its IF SNN for T steps on `loader` (spec §7).
 
     Returns test_accuracy (fraction), energy_pj (E_AC · Σ_t Σ_l Σ_i ψ s,
-    mean over examples), energy_ratio (energy_pj / baseline_energy_pj, may
-    exceed 1; None without a baseline), rate_mean and rate_sum (per step),
+    mean over examples), rate_mean and rate_sum (per step),
     dead_rate and T. Bad T or an unsupported layer raise before any batch is read.
     """
     _check_steps(T)
@@ -217,28 +209,8 @@ def evaluate_converted(ann: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], 
     return {
         "test_accuracy": correct / max(stats["examples"], 1),
         "energy_pj": stats["energy_pj"],
-        "energy_ratio": None if baseline_energy_pj is None else stats["energy_pj"] / baseline_energy_pj,
         "rate_mean": stats["rate_mean"],
         "rate_sum": stats["rate_sum"],
         "dead_rate": stats["dead_rate"],
         "T": T,
     }
-
-
-def evaluate_trained(cfg: RunConfig, run_dir: Path, steps: Sequence[int]) -> list[dict]:
-    """Convert the QReLU ANN trained by `train_run(cfg, run_dir)` and evaluate it at each T in `steps`.
-
-    Each result also carries the ANN's `diverged` flag and training `epoch_seconds`.
-    """
-    for T in steps:
-        _check_steps(T)
-    trained = json.loads((run_dir / "metrics.json").read_text())
-    device = run_device(cfg)
-    ann = build_model(cfg)
-    ann.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True, map_location="cpu"))
-    ann.to(device)
-    data = load_datasets(cfg.dataset, cfg.data_dir, split_seed=cfg.split_seed, split_file=cfg.split_file,
-                         randaugment=False, download=cfg.download)
-    loader = DataLoader(data.test, batch_size=cfg.batch_size)
-    extra = {"diverged": trained["diverged"], "epoch_seconds": trained["epoch_seconds"]}
-    return [{**evaluate_converted(ann, loader, T), **extra} for T in steps]

@@ -10,8 +10,6 @@ digits, upsampled to 28×28 and padded to 32×32 like Fashion-MNIST.
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -22,6 +20,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets as tvd
 from torchvision.transforms import RandAugment
+
+from pipeline.fileio import one_line, write_atomic
 
 __all__ = [
     "DATASETS",
@@ -35,8 +35,6 @@ __all__ = [
     "load_split",
     "load_datasets",
     "make_loaders",
-    "write_atomic",
-    "one_line",
 ]
 
 DATASETS = ("digits", "fashion_mnist", "cifar10", "cifar100")
@@ -77,27 +75,6 @@ INFO: dict[str, DatasetInfo] = {
 }
 
 _TORCHVISION = {"fashion_mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100}
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write `data` to `path` via a temporary file in the same directory and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def one_line(exc: BaseException, limit: int = 200) -> str:
-    """An exception's message squeezed onto one line (its type name if it has none)."""
-    return " ".join(str(exc).split())[:limit] or type(exc).__name__
 
 
 class ImageDataset(Dataset):

@@ -14,13 +14,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pipeline.scoring import PENALTY_SYMBOLS, auc, envelope, split_curves, valid_runs
+from pipeline.penalties import PENALTIES
+from pipeline.scoring import auc, envelope, split_curves, valid_runs
 
 __all__ = ["layer_shares", "plot_layer_shares", "plot_tradeoff", "plot_training_curves"]
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", "h")  # "*" is the baseline's
 _LINESTYLES = ("-", "--", ":", "-.")
-_SHARES = {"E_SNN": "E_SNN", **PENALTY_SYMBOLS}
+_SHARES = {"E_SNN": "E_SNN", **{key: penalty.symbol for key, penalty in PENALTIES.items()}}
 _BAR_LOOKS = (("0.1", ""), ("0.55", "//"), ("1.0", ".."), ("0.8", "xx"))  # (grey, hatch) per quantity
 _HISTORY_PANELS = (("loss", "training loss", 1.0), ("val_accuracy", "validation accuracy [%]", 100.0),
                    ("rate_mean", "mean firing rate [%]", 100.0))
@@ -60,22 +61,20 @@ def _dropped_note(n_dropped: int) -> str:
 
 
 def layer_shares(layers: list[dict]) -> pd.DataFrame:
-    """Each layer's share (%) of E_SNN, Ω_syn, Ω_total, Ω_balance with every neuron firing (paper Figs. 1–2).
+    """Each layer's share (%) of E_SNN and of every penalty with every neuron firing (paper Figs. 1–2).
 
     With s = 1 everywhere: E_SNN(l) ∝ Σ_i ψ_{l,i} = synapses(l) (Eq. 10) = Ω_syn(l)
     (Eq. 13), Ω_total(l) ∝ neurons(l) (Eq. 18), Ω_balance(l) = 1 for each of the
     L layers (Eq. 19). Only Ω_syn's shares equal the energy's.
-    Each layer dict has name, shape, neurons, synapses.
+    Each layer dict has name, synapses and omega_1 (each penalty key's Ω(1) term), as
+    `accounting.accounting` reports them.
     """
     synapses = np.array([layer["synapses"] for layer in layers], dtype=float)
-    neurons = np.array([layer["neurons"] for layer in layers], dtype=float)
-    return pd.DataFrame({
-        "layer": [layer["name"] for layer in layers],
-        "E_SNN": 100 * synapses / synapses.sum(),
-        "omega_syn": 100 * synapses / synapses.sum(),
-        "omega_total": 100 * neurons / neurons.sum(),
-        "omega_balance": np.full(len(layers), 100 / len(layers)),
-    })
+    shares = {"layer": [layer["name"] for layer in layers], "E_SNN": 100 * synapses / synapses.sum()}
+    for key in PENALTIES:
+        terms = np.array([layer["omega_1"][key] for layer in layers], dtype=float)
+        shares[key] = 100 * terms / terms.sum()
+    return pd.DataFrame(shares)
 
 
 def plot_layer_shares(layer_tables: dict[str, list[dict]], path_stem: Path) -> list[Path]:

@@ -11,13 +11,12 @@ forward pass yields every spike the penalty and the statistics need, and its
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import Tensor, nn
 
 __all__ = ["NEURON_KINDS", "SURROGATES", "Neuron", "QReLU", "Spike", "neurons", "spike_fn", "surrogate_grad"]
-
-SURROGATES = ("s3nn", "linear", "sigmoid")
-NEURON_KINDS = ("spike", "qrelu")  # the SNN's spike, or the quantised ReLU of the ANN→SNN baseline
 
 
 def _check_surrogate(name: str, u_th: float) -> None:
@@ -42,17 +41,32 @@ def _sigmoid_prime(u: Tensor, alpha: float, u_th: float) -> Tensor:
     return torch.addcmul(sig, sig, sig, value=-1, out=sig).div_(alpha)
 
 
+def _linear(u: Tensor, s: Tensor, alpha: float, tau: float, u_th: float) -> Tensor:
+    """max(0, 1 − |u − u_th|) (Eq. 22)."""
+    return torch.sub(u, u_th).abs_().neg_().add_(1).clamp_(min=0)
+
+
+def _sigmoid(u: Tensor, s: Tensor, alpha: float, tau: float, u_th: float) -> Tensor:
+    """σ'_α(u) (Eq. 23)."""
+    return _sigmoid_prime(u, alpha, u_th)
+
+
+def _s3nn(u: Tensor, s: Tensor, alpha: float, tau: float, u_th: float) -> Tensor:
+    """1/(τu) where s = 1, σ'_α elsewhere (Eq. 3), blended exactly as s·above + (1 − s)·σ'_α."""
+    sg = _sigmoid_prime(u, alpha, u_th)
+    above = u.clamp(min=u_th).mul_(tau).reciprocal_()  # the clamp keeps the unused branch finite
+    return above.mul_(s).add_(sg.addcmul_(sg, s, value=-1))
+
+
+#: Surrogates of ds/du by name: f(u, s, α, τ, u_th) → a fresh tensor (s = the spikes at u).
+SURROGATES: dict[str, Callable[[Tensor, Tensor, float, float, float], Tensor]] = {
+    "s3nn": _s3nn, "linear": _linear, "sigmoid": _sigmoid,
+}
+
+
 def _surrogate(u: Tensor, s: Tensor, surrogate: str, alpha: float, tau: float, u_th: float) -> Tensor:
     """The surrogate of ds/du at `u`, whose spikes are `s` (a fresh tensor)."""
-    if surrogate == "linear":  # Eq. 22
-        return torch.sub(u, u_th).abs_().neg_().add_(1).clamp_(min=0)
-    sg = _sigmoid_prime(u, alpha, u_th)
-    if surrogate == "sigmoid":  # Eq. 23
-        return sg
-    # Eq. 3: 1/(τu) where s = 1, σ'_α elsewhere, blended exactly as s·above + (1 − s)·σ'_α;
-    # the clamp keeps the unused branch finite.
-    above = u.clamp(min=u_th).mul_(tau).reciprocal_()
-    return above.mul_(s).add_(sg.addcmul_(sg, s, value=-1))
+    return SURROGATES[surrogate](u, s, alpha, tau, u_th)
 
 
 def surrogate_grad(u: Tensor, surrogate: str, alpha: float, tau: float, u_th: float) -> Tensor:
@@ -140,6 +154,14 @@ class QReLU(Neuron):
 
     def fire(self, u: Tensor) -> Tensor:
         return _QuantizedReLU.apply(u)
+
+
+#: Neuron kinds a model can be built with: the SNN's spike, or the quantised ReLU of the ANN→SNN
+#: baseline (spec §7). Each entry builds one layer from the surrogate settings (QReLU ignores them).
+NEURON_KINDS: dict[str, Callable[..., Neuron]] = {
+    "spike": Spike,
+    "qrelu": lambda *surrogate_settings: QReLU(),
+}
 
 
 def neurons(model: nn.Module) -> list[tuple[str, Neuron]]:

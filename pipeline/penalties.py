@@ -11,16 +11,38 @@ penalty adds a few passes over the spikes to a training step.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from pipeline.neuron import neurons
 
-__all__ = ["PENALTIES", "batch_penalty", "check_penalty", "omega", "omega_all_firing"]
+__all__ = ["PENALTIES", "Penalty", "batch_penalty", "check_penalty", "label", "omega", "omega_all_firing"]
 
-PENALTIES = ("syn", "total", "balance")
+
+@dataclass(frozen=True)
+class Penalty:
+    """One activity penalty: its per-neuron weights w_{l,i} and what Ω(1) sums (Sec. 3.3.2)."""
+
+    symbol: str  # how tables and figures print it
+    equation: str  # where the paper defines it
+    weights: Callable[[Tensor], Tensor]  # ψ of one layer → w of that layer (same shape)
+    all_firing: Callable[[Tensor], float]  # ψ of one layer → Σ_i w_{l,i} (every neuron firing)
+
+
+#: The penalties by key; the key is the penalty's name in code, params, stage names, columns and metrics.
+PENALTIES: dict[str, Penalty] = {
+    "syn": Penalty("Ω_syn", "Eq. 14", lambda psi: psi, lambda psi: float(psi.sum())),
+    "total": Penalty("Ω_total", "Eq. 18", torch.ones_like, lambda psi: psi.numel()),
+    "balance": Penalty("Ω_balance", "Eq. 19", lambda psi: torch.full_like(psi, 1 / psi.numel()), lambda psi: 1),
+}
+
+
+def label(kind: str, p: float) -> str:
+    """How tables and figures name a penalty curve: "Ω_syn p=1"."""
+    return f"{PENALTIES[kind].symbol} p={p:g}"
 
 
 def check_penalty(kind: str, p: float) -> None:
@@ -54,10 +76,7 @@ class _PowerSum(torch.autograd.Function):
 
 def _weights(psi: Tensor, kind: str, dtype: torch.dtype) -> Tensor:
     """w_{l,i} of one layer, flattened: ψ (Eq. 14), 1 (Eq. 18) or 1/d_l (Eq. 19)."""
-    if kind == "syn":
-        return psi.reshape(-1).to(dtype)
-    return torch.full((psi.numel(),), 1.0 if kind == "total" else 1 / psi.numel(), dtype=dtype,
-                      device=psi.device)
+    return PENALTIES[kind].weights(psi.to(dtype)).reshape(-1)
 
 
 def omega(spikes: Sequence[Tensor], psi: Sequence[Tensor], kind: str, p: float) -> Tensor:
@@ -69,8 +88,7 @@ def omega(spikes: Sequence[Tensor], psi: Sequence[Tensor], kind: str, p: float) 
 def omega_all_firing(psi: Sequence[Tensor], kind: str, p: float) -> float:
     """Ω_kind(1): the penalty with every neuron firing (Sec. 3.3.2), the λ' normaliser."""
     check_penalty(kind, p)
-    per_layer = {"syn": lambda w: float(w.sum()), "total": lambda w: w.numel(), "balance": lambda w: 1}
-    return sum(per_layer[kind](w) for w in psi) / p
+    return sum(PENALTIES[kind].all_firing(w) for w in psi) / p
 
 
 def batch_penalty(model: nn.Module, kind: str, p: float) -> Tensor:

@@ -15,11 +15,13 @@ from scipy.stats import spearmanr
 from sklearn.feature_selection import mutual_info_regression
 from sklearn.metrics import mutual_info_score
 
+from pipeline.penalties import PENALTIES, label
+
 __all__ = [
     "METHOD_ORDER",
-    "PENALTY_SYMBOLS",
     "Curve",
     "auc",
+    "curve_key",
     "envelope",
     "mi",
     "mi_knn",
@@ -30,10 +32,8 @@ __all__ = [
     "valid_runs",
 ]
 
-#: Curve methods in the paper's order; `baseline` rows are never a curve.
-METHOD_ORDER = ("omega_syn", "omega_total", "omega_balance", "ann2snn")
-#: How tables and figures print each penalty method.
-PENALTY_SYMBOLS = {"omega_syn": "Ω_syn", "omega_total": "Ω_total", "omega_balance": "Ω_balance"}
+#: Curve methods in the paper's order: the penalties (by key), then conversion; `baseline` rows are never a curve.
+METHOD_ORDER = (*PENALTIES, "ann2snn")
 _CURVE_KEYS = ["setting", "method", "p", "T"]
 _REQUIRED = [*_CURVE_KEYS, "test_accuracy", "energy_ratio", "diverged"]
 _MI_KNN_SEED = 0
@@ -183,9 +183,19 @@ class Curve:
     @property
     def label(self) -> str:
         """"Ω_syn p=1" for a penalty, "ann2snn T=5" for the conversion baseline."""
-        if self.method == "ann2snn":
-            return f"ann2snn T={int(self.T)}"
-        return f"{PENALTY_SYMBOLS[self.method]} p={self.p:g}"
+        return f"ann2snn T={self.T}" if self.method == "ann2snn" else label(self.method, self.p)
+
+    @property
+    def key(self) -> str:
+        """The curve's name in file names and metric keys: "syn_p1", "ann2snn_T5"."""
+        return curve_key(self.method, self.p, self.T)
+
+
+def curve_key(method: str, p: float, T: int, with_p: bool = True) -> str:
+    """"syn_p1" ("syn" without p) for a penalty curve, "ann2snn_T5" for the conversion baseline."""
+    if method == "ann2snn":
+        return f"ann2snn_T{int(T)}"
+    return f"{method}_p{p:g}" if with_p else method
 
 
 def split_curves(points: pd.DataFrame) -> list[Curve]:
@@ -223,7 +233,7 @@ _METRICS = {"auc": auc, "spearman": spearman, "mi": mi, "mi_knn": mi_knn}
 
 def score_columns(cutoffs: Sequence[int] = (70, 50)) -> list[str]:
     """Column names of `score_curves`' output for these cutoffs."""
-    metrics = [f"{name}_{cutoff}" for name in _METRICS for cutoff in cutoffs]
+    metrics = [f"{name}_{cutoff:g}" for name in _METRICS for cutoff in cutoffs]
     return ["setting", "method", "p", "T", "label", "n_points", "n_dropped", *metrics]
 
 
@@ -245,6 +255,6 @@ def score_curves(points: pd.DataFrame, cutoffs: Sequence[int] = (70, 50)) -> pd.
         }
         for name, metric in _METRICS.items():
             for cutoff in cutoffs:
-                row[f"{name}_{cutoff}"] = metric(curve.energy, curve.accuracy, cutoff)
+                row[f"{name}_{cutoff:g}"] = metric(curve.energy, curve.accuracy, cutoff)
         rows.append(row)
     return pd.DataFrame(rows, columns=score_columns(cutoffs))

@@ -2,10 +2,9 @@
 
 L = mean_n [CE(f(x_n), t_n) + λ_e·Ω(s(x_n))] + λ_WD·(‖W‖² + B_BN·‖W_BN‖²)   (Eq. 21)
 with λ_e = λ·e/E at epoch e of E, and λ = λ'/Ω(1) when the normalized λ' is
-given. The run directory holds `checkpoint.pt` (after every epoch; a rerun
-resumes from it), `history.csv`, `split.json` (unless the config names a
-`split_file`) and finally `metrics.json` and
-`model.pt`. Usage:
+given. The run directory (layout: `pipeline.rundir`) holds the checkpoint
+(after every epoch; a rerun resumes from it, see `pipeline.checkpoint`), the
+history and finally the metrics and model. Usage:
 
     python -m pipeline.train --dataset digits --penalty syn --lam-norm 8 --out runs/x
 """
@@ -20,7 +19,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -31,19 +30,22 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from pipeline.config import NON_RESULT_KEYS, ConfigError, RunConfig, add_config_arguments, config_from_args
-from pipeline.data import INFO, DataError, load_datasets, make_loaders, one_line, write_atomic
+from pipeline.checkpoint import RunState, identity_mismatch, resume, save_checkpoint
+from pipeline.cli import add_config_arguments, config_from_args
+from pipeline.config import NON_RESULT_KEYS, ConfigError, RunConfig
+from pipeline.data import INFO, DataError, load_datasets, make_loaders
 from pipeline.energy import ActivityMeter
+from pipeline.fileio import write_atomic
 from pipeline.models import create_model
-from pipeline.neuron import QReLU, neurons
+from pipeline.neuron import NEURON_KINDS, neurons
 from pipeline.penalties import batch_penalty, omega_all_firing
+from pipeline.rundir import CHECKPOINT, HISTORY, METRICS, MODEL, SPLIT
 
 __all__ = ["STATS", "Objective", "build_model", "evaluate", "l2_penalty", "lam_coefficient", "main", "run_device",
            "train_run", "train_step"]
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT, METRICS, HISTORY, SPLIT, MODEL = "checkpoint.pt", "metrics.json", "history.csv", "split.json", "model.pt"
 HISTORY_COLUMNS = ("epoch", "lr", "lam", "loss", "ce", "train_accuracy", "train_rate_mean",
                    "val_accuracy", "rate_mean", "energy_pj", "epoch_seconds")
 
@@ -79,18 +81,6 @@ def evaluate(model: nn.Module, loader: DataLoader, meter: ActivityMeter | None =
     return int(correct) / max(total, 1)
 
 
-@dataclass
-class _Run:
-    """Everything a checkpoint restores."""
-
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    generator: torch.Generator  # drives the training shuffle
-    epoch: int = 0  # epochs completed
-    history: list[dict] = field(default_factory=list)
-
-
 def run_device(cfg: RunConfig) -> torch.device:
     """The device `cfg.device` names; `auto` is CUDA when available, else the CPU."""
     if cfg.device == "auto":
@@ -103,12 +93,12 @@ def build_model(cfg: RunConfig) -> nn.Module:
     info = INFO[cfg.dataset]
     return create_model(
         cfg.model, in_channels=info.in_channels, input_size=info.input_size, num_classes=info.num_classes,
-        width=cfg.width, surrogate=cfg.surrogate, alpha=cfg.alpha, tau=cfg.tau, u_th=cfg.u_th, psi=cfg.psi,
-        neuron=QReLU if cfg.neuron == "qrelu" else None,
+        width=cfg.width, psi=cfg.psi,
+        neuron=lambda: NEURON_KINDS[cfg.neuron](cfg.surrogate, cfg.alpha, cfg.tau, cfg.u_th),
     )
 
 
-def _fresh_run(cfg: RunConfig, device: torch.device) -> _Run:
+def _fresh_run(cfg: RunConfig, device: torch.device) -> RunState:
     """Seed every RNG, then build model, optimizer and cosine schedule (T_max = E, η_min = 0)."""
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -119,85 +109,7 @@ def _fresh_run(cfg: RunConfig, device: torch.device) -> _Run:
     else:
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs, eta_min=0.0)
-    return _Run(model, opt, sched, torch.Generator().manual_seed(cfg.seed))
-
-
-def _rng_state(run: _Run) -> dict:
-    np_state = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "loader": run.generator.get_state(),
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
-        "python": random.getstate(),
-    }
-
-
-def _set_rng_state(run: _Run, state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if state["cuda"]:
-        torch.cuda.set_rng_state_all(state["cuda"])
-    run.generator.set_state(state["loader"])
-    name, keys, *rest = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-
-
-def _save_checkpoint(run: _Run, cfg: RunConfig, path: Path) -> None:
-    buf = io.BytesIO()
-    torch.save({
-        "identity": cfg.identity(),
-        "epoch": run.epoch,
-        "history": run.history,
-        "model": run.model.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "scheduler": run.scheduler.state_dict(),
-        "rng": _rng_state(run),
-    }, buf)
-    write_atomic(path, buf.getvalue())
-
-
-def _mismatch(stored: dict, cfg: RunConfig, what: Path) -> ConfigError:
-    diff = [f"{k}: {stored.get(k)!r} there, {v!r} here" for k, v in cfg.identity().items() if stored.get(k) != v]
-    diff += [f"{k}: unknown here" for k in stored if k not in cfg.identity()]
-    return ConfigError(f"{what} belongs to a run with another config ({'; '.join(diff)}); "
-                       "use another output directory or delete it")
-
-
-def _resume(cfg: RunConfig, path: Path, device: torch.device) -> _Run:
-    """A fresh run, restored from the checkpoint at `path` when it is valid.
-
-    An unreadable or inconsistent checkpoint is reported in one line and the
-    run starts from scratch (rebuilt, so nothing half-loaded survives).
-    """
-    run = _fresh_run(cfg, device)
-    if not path.exists():
-        return run
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        identity = ckpt["identity"]
-        if not isinstance(identity, dict):
-            raise TypeError("no config in it")
-    except Exception as e:  # noqa: BLE001 - any damage means "start over", never a crash
-        log.warning("checkpoint %s is unreadable (%s); starting from scratch", path, type(e).__name__)
-        return run
-    if identity != cfg.identity():
-        raise _mismatch(identity, cfg, path)
-    try:
-        if not (1 <= ckpt["epoch"] <= cfg.epochs and len(ckpt["history"]) == ckpt["epoch"]):
-            raise ValueError("epoch count out of range")
-        run.model.load_state_dict(ckpt["model"])
-        run.optimizer.load_state_dict(ckpt["optimizer"])
-        run.scheduler.load_state_dict(ckpt["scheduler"])
-        _set_rng_state(run, ckpt["rng"])
-        run.epoch, run.history = ckpt["epoch"], list(ckpt["history"])
-    except Exception as e:  # noqa: BLE001
-        log.warning("checkpoint %s is inconsistent (%s: %s); starting from scratch", path, type(e).__name__,
-                    one_line(e))
-        return _fresh_run(cfg, device)
-    log.info("resuming %s after epoch %d", path.parent, run.epoch)
-    return run
+    return RunState(model, opt, sched, torch.Generator().manual_seed(cfg.seed))
 
 
 @dataclass(frozen=True)
@@ -240,7 +152,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y:
 _CHECK_EVERY = 20  # steps between reads of the running sums (the NaN check and the progress bar)
 
 
-def _train_epoch(run: _Run, cfg: RunConfig, loader: DataLoader, coef: float, epoch: int) -> dict | None:
+def _train_epoch(run: RunState, cfg: RunConfig, loader: DataLoader, coef: float, epoch: int) -> dict | None:
     """One epoch of Eq. 21; the epoch's mean statistics, or None if the loss became NaN/inf.
 
     A non-finite loss is noticed within _CHECK_EVERY steps (the run is diverged
@@ -275,13 +187,8 @@ def _history_csv(rows: Sequence[dict]) -> str:
     return buf.getvalue()
 
 
-def _energy_ratio(energy_pj: float, baseline_pj: float | None) -> float | None:
-    """E_SNN / E_baseline (a fraction; tables print it in %)."""
-    return None if baseline_pj is None else energy_pj / baseline_pj
-
-
 def _finished(cfg: RunConfig, out_dir: Path) -> dict | None:
-    """The metrics of a finished run of `cfg` in `out_dir` (energy_ratio refreshed), or None."""
+    """The metrics of a finished run of `cfg` in `out_dir`, or None."""
     path = out_dir / METRICS
     if not path.exists():
         return None
@@ -292,11 +199,7 @@ def _finished(cfg: RunConfig, out_dir: Path) -> dict | None:
         log.warning("%s is unreadable (%s); running again", path, type(e).__name__)
         return None
     if stored != cfg.identity():
-        raise _mismatch(stored, cfg, path)
-    if metrics["config"].get("baseline_energy_pj") != cfg.baseline_energy_pj:  # a new baseline: no retraining
-        metrics["config"]["baseline_energy_pj"] = cfg.baseline_energy_pj
-        metrics["energy_ratio"] = _energy_ratio(metrics["energy_pj"], cfg.baseline_energy_pj)
-        write_atomic(path, json.dumps(metrics, indent=2))
+        raise identity_mismatch(stored, cfg.identity(), path)
     return metrics
 
 
@@ -312,7 +215,7 @@ def train_run(cfg: RunConfig, out_dir: Path | str, *, stop_after: int | None = N
         return done
     torch.set_num_threads(cfg.threads)
     device = run_device(cfg)
-    run = _resume(cfg, out_dir / CHECKPOINT, device)
+    run = resume(lambda: _fresh_run(cfg, device), cfg.identity(), out_dir / CHECKPOINT, cfg.epochs)
     data = load_datasets(
         cfg.dataset, cfg.data_dir, split_seed=cfg.split_seed, split_file=cfg.split_file or out_dir / SPLIT,
         randaugment=cfg.randaugment, download=cfg.download, limit_train=cfg.limit_train,
@@ -345,11 +248,11 @@ def train_run(cfg: RunConfig, out_dir: Path | str, *, stop_after: int | None = N
         log.info("epoch %d/%d  loss %.4f  train acc %.4f  val acc %.4f  rate %.4f  %.1fs",
                  epoch, cfg.epochs, stats["loss"], stats["train_accuracy"], val_acc, act["rate_mean"], seconds)
         write_atomic(out_dir / HISTORY, _history_csv(run.history))
-        _save_checkpoint(run, cfg, out_dir / CHECKPOINT)
+        save_checkpoint(run, cfg.identity(), out_dir / CHECKPOINT)
     return _finish(cfg, out_dir, run, test_loader, diverged, partial_seconds)
 
 
-def _finish(cfg: RunConfig, out_dir: Path, run: _Run, test_loader: DataLoader, diverged: bool,
+def _finish(cfg: RunConfig, out_dir: Path, run: RunState, test_loader: DataLoader, diverged: bool,
             partial_seconds: float) -> dict:
     """Evaluate on the test set, write metrics.json and model.pt, drop the checkpoint."""
     meter = ActivityMeter(run.model)
@@ -362,7 +265,6 @@ def _finish(cfg: RunConfig, out_dir: Path, run: _Run, test_loader: DataLoader, d
         "val_accuracy": chance if diverged else run.history[-1]["val_accuracy"],
         "energy_pj": act["energy_pj"],
         "energy_pj_layers": act["energy_pj_layers"],
-        "energy_ratio": _energy_ratio(act["energy_pj"], cfg.baseline_energy_pj),
         "rate_mean": act["rate_mean"],
         "rate_sum": act["rate_sum"],
         "rate_layers": act["rate_layers"],
@@ -397,12 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         metrics = train_run(config_from_args(args), args.out)
-    except ConfigError as e:
+    except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
     keys = ("test_accuracy", "val_accuracy", "energy_pj", "rate_mean", "dead_rate", "diverged", "epoch_seconds")
     print(json.dumps({k: metrics[k] for k in keys}))
     return 0

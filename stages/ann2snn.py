@@ -1,9 +1,9 @@
 """Stage `ann2snn`: QReLU ANNs trained with a synaptic-operation penalty, converted and run for T steps."""
-from pipeline.convert import evaluate_trained
-from pipeline.experiments import run_id
-from pipeline.params import load_params
-from pipeline.plans import ann2snn_plan, point_row
-from pipeline.stage import ARTIFACTS, SPLITS, load_baselines, run_plan, run_stage, write_rows
+from pipeline.runs.conversion import evaluate_trained
+from pipeline.runs.store import run_id
+from pipeline.runs.params import load_params
+from pipeline.runs.plans import ann2snn_plan, point_row
+from pipeline.runs.stage import ARTIFACTS, SPLITS, load_baselines, run_plan, run_stage, write_rows
 
 OUT = ARTIFACTS / "ann2snn"
 
@@ -14,7 +14,7 @@ def main() -> None:
     plan = ann2snn_plan(params["settings"], params, SPLITS, baselines)
     run_plan(plan, params["compute"], OUT)
     steps = params["ann2snn"]["T"]
-    write_rows([point_row(name, cfg, result, baselines[name]["energy_pj"], method="ann2snn", T=result["T"])
+    write_rows([point_row(name, cfg, result, baselines[name]["energy_pj"], curve="ann2snn", T=result["T"])
                 for name, cfg in plan
                 for result in evaluate_trained(cfg, OUT / "runs" / run_id(cfg), steps)], OUT / "points.csv")
 

@@ -3,19 +3,19 @@ import pandas as pd
 
 from pipeline.accounting import accounting
 from pipeline.figures import plot_layer_shares, plot_tradeoff, plot_training_curves
-from pipeline.params import load_params
-from pipeline.results import curve_histories, write_curve_series
-from pipeline.stage import ARTIFACTS, RESULTS, load_baselines, run_stage
+from pipeline.runs.params import load_params
+from pipeline.runs.results import curve_histories, write_curve_series
+from pipeline.runs.stage import ARTIFACTS, RESULTS, load_baselines, run_stage
 
 FIGURES = RESULTS / "figures"
 
 
 def main() -> None:
-    lam_norms = load_params(["figures"])["figures"]["curve_lam_norms"]
-    plot_layer_shares({m: accounting(m)["layers"] for m in ("cnn7", "vgg11", "resnet18")}, FIGURES / "layer_shares")
+    figures = load_params(["figures"])["figures"]
+    plot_layer_shares({m: accounting(m)["layers"] for m in figures["models"]}, FIGURES / "layer_shares")
     points = pd.read_csv(RESULTS / "tables" / "tradeoff_points.csv")
-    plot_tradeoff(points, FIGURES / "tradeoff", cutoff=50)
-    histories = curve_histories(ARTIFACTS, load_baselines(), lam_norms)
+    plot_tradeoff(points, FIGURES / "tradeoff", cutoff=figures["cutoff"])
+    histories = curve_histories(ARTIFACTS, load_baselines(), figures["curve_lam_norms"])
     plot_training_curves(histories, FIGURES / "training_curves")
     write_curve_series(histories, RESULTS / "plots" / "curves")
 

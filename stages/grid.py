@@ -1,7 +1,7 @@
 """Stage `grid`: the Sec. 4.2 grid — Ω_syn (p = 1) over raw λ × λ_WD × B_BN, against the tuned baseline."""
-from pipeline.params import load_params
-from pipeline.plans import grid_plan
-from pipeline.stage import ARTIFACTS, SPLITS, load_baselines, run_plan, run_stage, write_points
+from pipeline.runs.params import load_params
+from pipeline.runs.plans import grid_plan
+from pipeline.runs.stage import ARTIFACTS, SPLITS, load_baselines, run_plan, run_stage, write_points
 
 
 def main() -> None:

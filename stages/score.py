@@ -3,10 +3,10 @@ import json
 
 import pandas as pd
 
-from pipeline.params import load_params
-from pipeline.results import headline, tradeoff_points, write_plot_series
+from pipeline.runs.params import load_params
+from pipeline.runs.results import headline, tradeoff_points, write_plot_series
 from pipeline.scoring import score_curves
-from pipeline.stage import ARTIFACTS, RESULTS, load_baselines, run_stage
+from pipeline.runs.stage import ARTIFACTS, HEADLINE, RESULTS, load_baselines, run_stage
 from pipeline.tables import comparison_best, grid_table, method_comparison, time_table, write_table
 
 TABLES = RESULTS / "tables"
@@ -24,7 +24,7 @@ def main() -> None:
     write_table(grid_table(pd.read_csv(ARTIFACTS / "grid" / "points.csv")), TABLES / "grid", floatfmt=".3g")
     write_table(time_table(points[points["method"] != "ann2snn"]), TABLES / "training_time", floatfmt=".3f")
     write_plot_series(points, RESULTS / "plots" / "tradeoff")
-    (RESULTS / "metrics.json").write_text(json.dumps(headline(scores, baselines), indent=2) + "\n")
+    HEADLINE.write_text(json.dumps(headline(scores, baselines), indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Stage `split`: the seeded train/validation(/test) split of every dataset in use (spec §5)."""
 from pipeline.data import load_datasets
-from pipeline.params import load_params
-from pipeline.plans import split_path
-from pipeline.stage import SPLITS, run_stage
+from pipeline.runs.params import load_params
+from pipeline.runs.plans import split_path
+from pipeline.runs.stage import SPLITS, run_stage
 
 
 def main() -> None:

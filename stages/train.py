@@ -1,9 +1,9 @@
 """Stage `train@KIND`: the Sec. 4.3 trade-off grid of one penalty (λ' × p × seeds per setting)."""
 import sys
 
-from pipeline.params import load_params
-from pipeline.plans import penalty_plan
-from pipeline.stage import ARTIFACTS, SPLITS, load_baselines, run_plan, run_stage, write_points
+from pipeline.runs.params import load_params
+from pipeline.runs.plans import penalty_plan
+from pipeline.runs.stage import ARTIFACTS, SPLITS, load_baselines, run_plan, run_stage, write_points
 
 
 def main() -> None:

@@ -1,9 +1,9 @@
 """Stage `tune_wd`: baseline runs (λ' = 0) over a λ_WD sweep; the best validation accuracy wins."""
 import json
 
-from pipeline.params import load_params
-from pipeline.plans import choose_baseline, tune_wd_plan
-from pipeline.stage import BASELINES, SPLITS, run_plan, run_stage, write_points
+from pipeline.runs.params import load_params
+from pipeline.runs.plans import choose_baseline, tune_wd_plan
+from pipeline.runs.stage import BASELINES, SPLITS, run_plan, run_stage, write_points
 
 
 def main() -> None:

@@ -3,8 +3,8 @@ import argparse
 
 import pytest
 
-from pipeline.config import (NON_RESULT_KEYS, PENALTY_CHOICES, ConfigError, RunConfig, add_config_arguments,
-                             config_from_args, load_config_file)
+from pipeline.cli import add_config_arguments, config_from_args
+from pipeline.config import NON_RESULT_KEYS, PENALTY_CHOICES, ConfigError, RunConfig, load_config_file
 from pipeline.data import DATASETS
 from pipeline.models import MODELS
 from pipeline.neuron import SURROGATES
@@ -21,7 +21,7 @@ def test_names_come_from_the_registries():
     for key, names in (("dataset", DATASETS), ("model", MODELS), ("surrogate", SURROGATES)):
         for name in names:
             assert getattr(cfg.from_dict({key: name}), key) == name
-    assert PENALTY_CHOICES == ("none",) + PENALTIES
+    assert PENALTY_CHOICES == ("none", *PENALTIES)
 
 
 @pytest.mark.parametrize("d,message", [
@@ -59,7 +59,7 @@ def test_int_is_accepted_for_float_and_stored_as_float():
 
 def test_identity_leaves_out_run_irrelevant_keys():
     a = RunConfig(threads=1, data_dir="a")
-    b = RunConfig(threads=2, data_dir="b", baseline_energy_pj=5.0)
+    b = RunConfig(threads=2, data_dir="b", device="cpu")
     assert a.identity() == b.identity() and not set(NON_RESULT_KEYS) & set(a.identity())
     assert a.identity() != RunConfig(seed=1).identity()
 

@@ -241,9 +241,8 @@ def test_energy_at_t1_is_the_psi_weighted_spike_count():
             events += float((m.psi * s).sum())
             spikes += float(s.sum())
             units += s[0].numel()
-    result = evaluate_converted(ann, loader, T=1, baseline_energy_pj=1000.0)
+    result = evaluate_converted(ann, loader, T=1)
     assert result["energy_pj"] == pytest.approx(E_AC_PJ * events / 6, rel=1e-9)
-    assert result["energy_ratio"] == pytest.approx(result["energy_pj"] / 1000.0)
     assert result["test_accuracy"] == correct / 6
     assert result["rate_mean"] == pytest.approx(spikes / (6 * units / 2), rel=1e-9)
     assert result["T"] == 1 and 0 <= result["dead_rate"] <= 1

@@ -4,11 +4,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
-from pipeline.params import ParamsError, load_params
-from pipeline.plans import choose_baseline, grid_plan, penalty_plan, tune_wd_plan
+from pipeline.config import ConfigError
+from pipeline.runs.params import load_params
+from pipeline.runs.plans import choose_baseline, grid_plan, penalty_plan, tune_wd_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL = ["profile", "settings", "compute", "data", "train", "tune_wd", "penalty", "grid", "ann2snn",
@@ -44,7 +46,16 @@ def test_shipped_profiles_validate(repo, profile):
     (lambda p: p["penalty"].update(p=[1, "two"]), r"params key 'penalty.p\[1\]' must be a number"),
     (lambda p: p["penalty"].update(lam_norm=[1]), r"unknown params key 'penalty.lam_norm'; allowed: p, lam_norms"),
     (lambda p: p["penalty"].update(lam_norms=[-1]), r"'penalty.lam_norms\[0\]' must be >= 0"),
-    (lambda p: p["compute"].update(workers=True), r"'compute.workers' must be an integer \(got True\)"),
+    (lambda p: p["compute"].update(workers=True), r"'compute.workers' must be an integer \(got bool True\)"),
+    (lambda p: p.update(trian={"epochs": 3}), r"unknown params section 'trian'; allowed: profile, settings"),
+    (lambda p: p["score"].update(cutoffs=[70, 150]), r"params key 'score.cutoffs\[1\]' must be < 100 \(got 150"),
+    (lambda p: p["ann2snn"].update(T=[0]), r"params key 'ann2snn.T\[0\]' must be >= 1 \(got 0\)"),
+    (lambda p: p["tune_wd"].update(weight_decays=[]), r"params key 'tune_wd.weight_decays' must be a non-empty"),
+    (lambda p: p["tune_wd"].update(weight_decays="abc"), r"'tune_wd.weight_decays' must be a non-empty list \(got"),
+    (lambda p: p["figures"].update(curve_lam_norms=[7]), r"'figures.curve_lam_norms' names λ' \[7.0\] that"),
+    (lambda p: p["figures"].update(cutoff=60), r"'figures.cutoff' must be one of score.cutoffs"),
+    (lambda p: p["figures"].update(models=["lenet"]), r"'figures.models\[0\]' must be one of cnn7"),
+    (lambda p: p["settings"][0].update(weight_decays=[]), r"'settings\[0\].weight_decays' must be a non-empty"),
     (lambda p: p.update(profile="gpu"), r"params key 'profile' must be one of default, paper \(got 'gpu'\)"),
     (lambda p: p.update(extras={}), r"unknown params section 'extras'"),
     (lambda p: p["settings"][0].update(lr=-1), r"settings\[0\]' \(cnn7-digits-adam-s3nn\): config key 'lr' must be > 0"),
@@ -52,7 +63,7 @@ def test_shipped_profiles_validate(repo, profile):
 ])
 def test_bad_values_are_named(repo, change, message):
     edit(repo / "params.yaml", change)
-    with pytest.raises(ParamsError, match=message):
+    with pytest.raises(ConfigError, match=message):
         load_params(ALL)
 
 
@@ -92,3 +103,24 @@ def test_a_setting_overrides_the_shared_sections(repo):
     params = load_params(ALL)
     plan = tune_wd_plan(params["settings"], params, "splits")
     assert [(c.epochs, c.weight_decay) for _, c in plan] == [(3, 0.5)]
+
+
+def test_default_profile_file_is_the_committed_params():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    del params["profile"]
+    assert yaml.safe_load((ROOT / "profiles" / "default.yaml").read_text()) == params
+
+
+def test_a_value_set_in_params_wins_over_the_profile(repo, capsys):
+    edit(repo / "params.yaml", lambda p: (p.update(profile="paper"), p["penalty"].update(p=2)))
+    params = load_params(ALL)
+    assert params["penalty"]["p"] == 2  # -S penalty.p=2 under profile=paper trains p = 2 only, as DVC records
+    assert params["penalty"]["lam_norms"] == [float(x) for x in 2 ** np.arange(14)]  # untouched: the profile's
+    assert "penalty.p = 2 (set in params.yaml) wins over profile paper's [1, 2]" in capsys.readouterr().err
+
+
+def test_exponent_numbers_read_alike_in_params_and_config_files(repo):
+    text = (repo / "params.yaml").read_text().replace("lam_norms: [1, 2, 4, 8, 16, 64, 256, 1024]",
+                                                      "lam_norms: [1, 2, 4, 8, 16, 64, 256, 1e3]")
+    (repo / "params.yaml").write_text(text.replace("curve_lam_norms: [4, 64, 1024]", "curve_lam_norms: [4, 64]"))
+    assert load_params(ALL)["penalty"]["lam_norms"][-1] == 1000.0

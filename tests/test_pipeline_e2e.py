@@ -63,7 +63,7 @@ def test_repro_then_experiment_then_plots(repo):
     dvc(repo, "repro")
     assert time.perf_counter() - start < 180
     points = pd.read_csv(repo / "results/tables/tradeoff_points.csv")
-    assert set(points["method"]) == {"baseline", "omega_syn", "omega_total", "omega_balance", "ann2snn"}
+    assert set(points["method"]) == {"baseline", "syn", "total", "balance", "ann2snn"}
     assert sorted(points.loc[points["method"] == "ann2snn", "T"]) == [1, 2]
     for name in ("tradeoff", "training_curves", "layer_shares"):
         assert (repo / "results/figures" / f"{name}.png").stat().st_size > 0

@@ -186,7 +186,7 @@ def test_mi_knn(strict_warnings):
     assert mi_knn([0.5, 0.5, 0.5], [0.8, 0.85, 0.9], 70) == pytest.approx(0.0, abs=1e-6)
 
 
-def _run(setting="s", method="omega_syn", p=1, T=1, acc=0.9, energy=0.5, diverged=False, seed=0):
+def _run(setting="s", method="syn", p=1, T=1, acc=0.9, energy=0.5, diverged=False, seed=0):
     return dict(setting=setting, method=method, penalty=method.removeprefix("omega_"), p=p, lam_norm=1.0,
                 seed=seed, T=T, test_accuracy=acc, energy_ratio=energy, energy_pj=1.0, rate_mean=0.1,
                 rate_sum=0.5, dead_rate=0.0, diverged=diverged)
@@ -199,7 +199,7 @@ def test_score_curves_groups_drops_and_scores():
         _run(acc=0.95, energy=0.2, diverged=True), _run(acc=np.nan, energy=0.4), _run(acc=0.9, energy=np.nan),
         _run(acc=0.9, energy=np.inf),
         _run(p=2, acc=0.8, energy=0.4),
-        _run(method="omega_total", acc=0.8, energy=0.5),
+        _run(method="total", acc=0.8, energy=0.5),
         _run(method="ann2snn", p=np.nan, T=10, acc=0.9, energy=1.5),
         _run(method="ann2snn", p=np.nan, T=5, acc=0.8, energy=0.4),
     ])

@@ -21,12 +21,12 @@ def _run(setting, method, p, acc, energy, T=1, diverged=False):
 def points():
     return pd.DataFrame([
         _run("cnn7", "baseline", np.nan, 0.92, 1.0),
-        _run("cnn7", "omega_syn", 1, 0.80, 0.3), _run("cnn7", "omega_syn", 1, 0.90, 0.6),
-        _run("cnn7", "omega_syn", 1, 0.95, 0.2, diverged=True),
-        _run("cnn7", "omega_total", 2, 0.85, 0.5), _run("cnn7", "omega_total", 2, 0.88, 0.7),
+        _run("cnn7", "syn", 1, 0.80, 0.3), _run("cnn7", "syn", 1, 0.90, 0.6),
+        _run("cnn7", "syn", 1, 0.95, 0.2, diverged=True),
+        _run("cnn7", "total", 2, 0.85, 0.5), _run("cnn7", "total", 2, 0.88, 0.7),
         _run("cnn7", "ann2snn", np.nan, 0.9, 1.4, T=5),
         _run("vgg11", "baseline", np.nan, 0.90, 1.0),
-        _run("vgg11", "omega_syn", 1, 0.75, 0.4), _run("vgg11", "omega_syn", 1, 0.88, 0.8),
+        _run("vgg11", "syn", 1, 0.75, 0.4), _run("vgg11", "syn", 1, 0.88, 0.8),
     ])
 
 
@@ -113,14 +113,13 @@ def test_time_table_ratios():
 
 
 def test_layer_shares_only_syn_matches_energy():
-    layers = [dict(name="conv1", shape=(4, 2, 2), neurons=16, synapses=300),
-              dict(name="conv2", shape=(8, 1, 1), neurons=8, synapses=100),
-              dict(name="fc", shape=(10,), neurons=10, synapses=100)]
+    layers = [dict(name=name, synapses=synapses, omega_1={"syn": synapses, "total": neurons, "balance": 1})
+              for name, neurons, synapses in (("conv1", 16, 300), ("conv2", 8, 100), ("fc", 10, 100))]
     shares = layer_shares(layers)
     np.testing.assert_allclose(shares["E_SNN"], [60, 20, 20])
-    np.testing.assert_allclose(shares["omega_syn"], shares["E_SNN"])
-    np.testing.assert_allclose(shares["omega_total"], [100 * 16 / 34, 100 * 8 / 34, 100 * 10 / 34])
-    np.testing.assert_allclose(shares["omega_balance"], [100 / 3] * 3)
+    np.testing.assert_allclose(shares["syn"], shares["E_SNN"])
+    np.testing.assert_allclose(shares["total"], [100 * 16 / 34, 100 * 8 / 34, 100 * 10 / 34])
+    np.testing.assert_allclose(shares["balance"], [100 / 3] * 3)
 
 
 def _assert_written(paths):
@@ -130,7 +129,8 @@ def _assert_written(paths):
 
 
 def test_figures_write_png_and_pdf(points, tmp_path):
-    layers = [dict(name=f"l{i}", shape=(4,), neurons=4 * (i + 1), synapses=40 // (i + 1)) for i in range(5)]
+    layers = [dict(name=f"l{i}", synapses=40 // (i + 1), omega_1={"syn": 40 // (i + 1), "total": 4 * (i + 1),
+                                                                  "balance": 1}) for i in range(5)]
     _assert_written(plot_layer_shares({"CNN7": layers, "VGG11": layers[:3]}, tmp_path / "a" / "shares"))
     _assert_written(plot_tradeoff(points, tmp_path / "b" / "tradeoff"))
     _assert_written(plot_tradeoff(points, tmp_path / "b" / "tradeoff70", cutoff=70))

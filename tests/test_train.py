@@ -12,7 +12,8 @@ from pipeline.energy import ActivityMeter
 from pipeline.models import create_model
 from pipeline.neuron import neurons
 from pipeline.penalties import omega_all_firing
-from pipeline.train import CHECKPOINT, HISTORY, METRICS, evaluate, l2_penalty, lam_coefficient, main, train_run
+from pipeline.rundir import CHECKPOINT, HISTORY, METRICS
+from pipeline.train import evaluate, l2_penalty, lam_coefficient, main, train_run
 
 TINY = dict(dataset="digits", model="cnn7", width=0.125, limit_train=200, batch_size=50, epochs=2,
             penalty="syn", lam_norm=4.0, seed=0)
@@ -53,10 +54,10 @@ def test_cli_command_writes_metrics_and_history(tmp_path):
                "--p", "1", "--lam-norm", "8", "--seed", "0", "--out", str(out)])
     assert rc == 0
     metrics = json.loads((out / METRICS).read_text())
-    for key in ("test_accuracy", "val_accuracy", "energy_pj", "energy_pj_layers", "energy_ratio", "rate_mean",
+    for key in ("test_accuracy", "val_accuracy", "energy_pj", "energy_pj_layers", "rate_mean",
                 "rate_sum", "rate_layers", "dead_rate", "diverged", "epoch_seconds", "epochs_run", "config"):
         assert key in metrics
-    assert metrics["diverged"] is False and metrics["epochs_run"] == 1 and metrics["energy_ratio"] is None
+    assert metrics["diverged"] is False and metrics["epochs_run"] == 1
     assert metrics["energy_pj"] == pytest.approx(sum(metrics["energy_pj_layers"].values()))
     assert 0 <= metrics["test_accuracy"] <= 1 and metrics["config"]["lam_norm"] == 8.0
     rows = list(csv.DictReader((out / HISTORY).open()))
@@ -118,10 +119,6 @@ def test_finished_run_is_returned_not_retrained(tmp_path, monkeypatch):
 
     monkeypatch.setattr(train, "_train_epoch", no_training)
     assert train_run(cfg, tmp_path) == first
-    with_baseline = train_run(RunConfig.from_dict({**cfg.to_dict(), "baseline_energy_pj": 2 * first["energy_pj"]}),
-                              tmp_path)
-    assert with_baseline["energy_ratio"] == pytest.approx(0.5)
-    assert json.loads((tmp_path / METRICS).read_text())["energy_ratio"] == pytest.approx(0.5)
 
 
 def test_other_config_in_the_directory_is_refused_and_kept(tmp_path):
@@ -173,5 +170,5 @@ def test_cli_missing_dataset_names_the_directory(tmp_path, capsys):
     rc = main(["--dataset", "fashion_mnist", "--data-dir", str(tmp_path / "none"), "--no-download",
                "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
-    assert rc == 1 and str(tmp_path / "none") in err and err.count("\n") == 1
+    assert rc == 2 and str(tmp_path / "none") in err and err.count("\n") == 1
 

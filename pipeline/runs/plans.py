@@ -12,14 +12,18 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pipeline.config import RunConfig
-from pipeline.experiments import run_id
-from pipeline.params import setting_config
+from pipeline.runs.params import setting_config
+from pipeline.runs.store import run_id
 
-__all__ = ["METHODS", "ann2snn_plan", "choose_baseline", "common_keys", "describe", "grid_plan", "penalty_plan",
-           "point_row", "split_path", "tune_wd_plan"]
+__all__ = ["Plan", "ann2snn_plan", "choose_baseline", "common_keys", "describe", "grid_plan", "method",
+           "penalty_plan", "point_row", "split_path", "tune_wd_plan"]
 
 Plan = list[tuple[str, RunConfig]]
-METHODS = {"none": "baseline", "syn": "omega_syn", "total": "omega_total", "balance": "omega_balance"}
+
+
+def method(cfg: RunConfig) -> str:
+    """The curve a run belongs to: its penalty key (syn, total, balance), or `baseline` without one."""
+    return "baseline" if cfg.penalty == "none" else cfg.penalty
 
 
 def describe(cfg: RunConfig) -> str:
@@ -115,10 +119,13 @@ def ann2snn_plan(settings: Sequence[dict], params: dict, splits_dir: Path | str,
 
 
 def point_row(setting: str, cfg: RunConfig, metrics: dict, baseline_pj: float, *,
-              method: str | None = None, T: int = 1) -> dict[str, Any]:
-    """One row of the trade-off/grid tables: what was run and what it measured."""
+              curve: str | None = None, T: int = 1) -> dict[str, Any]:
+    """One row of the trade-off/grid tables: what was run and what it measured.
+
+    The energy ratio E_SNN / E_baseline is computed here and nowhere else.
+    """
     return {
-        "setting": setting, "method": method or METHODS[cfg.penalty], "penalty": cfg.penalty,
+        "setting": setting, "method": curve or method(cfg), "penalty": cfg.penalty,
         "p": cfg.p, "lam_norm": cfg.lam_norm, "lam": cfg.lam, "weight_decay": cfg.weight_decay,
         "bn_decay": cfg.bn_decay, "seed": cfg.seed, "T": T,
         "test_accuracy": metrics["test_accuracy"], "val_accuracy": metrics.get("val_accuracy"),

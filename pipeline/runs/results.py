@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.scoring import PENALTY_SYMBOLS, split_curves
+from pipeline.penalties import PENALTIES
+from pipeline.rundir import HISTORY
+from pipeline.scoring import curve_key, split_curves
 
 __all__ = ["POINT_COLUMNS", "curve_histories", "headline", "tradeoff_points", "write_curve_series",
            "write_plot_series"]
@@ -33,15 +35,25 @@ def tradeoff_points(artifacts: Path, baselines: dict[str, dict]) -> pd.DataFrame
 
 
 def headline(scores: pd.DataFrame, baselines: dict[str, dict]) -> dict:
-    """The top-level DVC metrics: each setting's baseline and every curve's scores."""
+    """The DVC metrics, short enough for `dvc exp show`: per setting, the baseline and each curve's AUCs.
+
+    Keys: `baseline.acc` (test accuracy, %), `baseline.energy_uj` (E_SNN, µJ per image) and
+    `<curve>.auc<P>` (%), the curve named by `scoring.curve_key` without its p when the penalty
+    has one p only (`syn.auc70`; `syn_p2.auc70` beside `syn_p1.auc70` when both are trained).
+    With one setting these sit at the top; with several, under each setting's name.
+    The full score table is `results/tables/tradeoff_scores.csv`.
+    """
+    cutoffs = [c.removeprefix("auc_") for c in scores.columns if c.startswith("auc_")]
+    ps_per_method = scores.groupby("method")["p"].nunique()
     metrics: dict[str, dict] = {}
     for setting, base in baselines.items():
-        metrics[setting] = {"baseline": {k: base[k] for k in ("test_accuracy", "energy_pj", "weight_decay")}}
-    score_columns = [c for c in scores.columns if c.split("_")[0] in ("auc", "spearman", "mi")]
+        metrics[setting] = {"baseline": {"acc": round(100 * base["test_accuracy"], 2),
+                                         "energy_uj": round(base["energy_pj"] / 1e6, 4)}}
     for _, row in scores.iterrows():
-        key = row["label"].replace("Ω_", "omega_").replace(" ", "_").replace("=", "")
-        metrics[row["setting"]][key] = {c: (None if math.isnan(row[c]) else float(row[c])) for c in score_columns}
-    return metrics
+        key = curve_key(row["method"], row["p"], row["T"], with_p=ps_per_method[row["method"]] > 1)
+        metrics[row["setting"]][key] = {
+            f"auc{c}": None if math.isnan(row[f"auc_{c}"]) else round(float(row[f"auc_{c}"]), 2) for c in cutoffs}
+    return next(iter(metrics.values())) if len(metrics) == 1 else metrics
 
 
 def write_plot_series(points: pd.DataFrame, out_dir: Path) -> None:
@@ -73,7 +85,7 @@ def curve_histories(artifacts: Path, baselines: dict[str, dict], lam_norms: list
         return points[points["seed"] == points["seed"].min()]
 
     def history(stage: str, run_id: str) -> pd.DataFrame:
-        return pd.read_csv(artifacts / stage / "runs" / run_id / "history.csv")
+        return pd.read_csv(artifacts / stage / "runs" / run_id / HISTORY)
 
     base = first_seed("tune_wd")
     base = base[base["weight_decay"] == baselines[setting]["weight_decay"]]
@@ -81,7 +93,7 @@ def curve_histories(artifacts: Path, baselines: dict[str, dict], lam_norms: list
     syn = first_seed("train/syn")
     syn = syn[(syn["p"] == syn["p"].min()) & syn["lam_norm"].isin(lam_norms)]
     for _, row in syn.sort_values("lam_norm").iterrows():
-        histories[f"{PENALTY_SYMBOLS['omega_syn']} λ'={row['lam_norm']:g}"] = history("train/syn", row["run_id"])
+        histories[f"{PENALTIES['syn'].symbol} λ'={row['lam_norm']:g}"] = history("train/syn", row["run_id"])
     return histories
 
 

@@ -2,7 +2,9 @@
 
 Every run trains in `store/<run id>/`, where the id is a hash of the
 configuration keys that determine its result and of the training code
-(`TRAINING_CODE`: edit it and every run trains anew). The store lives outside DVC's
+(`training_code()`: every module `pipeline.train` imports, found by reading
+the imports; edit one and every run trains anew; the DVC stages depend on the
+whole `pipeline/` folder, which holds them all). The store lives outside DVC's
 outputs, so a stage that DVC reruns (after a change, or after being killed)
 finds its finished runs there and resumes unfinished ones from their
 checkpoints; only new configurations train. A stage then copies each run's
@@ -11,6 +13,7 @@ its run-cache when a change is reverted).
 """
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import json
@@ -24,18 +27,40 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from pipeline.config import RunConfig
+from pipeline.rundir import PRODUCTS
 from pipeline.train import train_run
 
-__all__ = ["PRODUCTS", "TRAINING_CODE", "export_runs", "run_all", "run_id"]
+__all__ = ["export_runs", "run_all", "run_id", "training_code"]
 
-PRODUCTS = ("metrics.json", "history.csv", "model.pt")
-TRAINING_CODE = tuple(Path(__file__).parent / f"{m}.py" for m in
-                      ("neuron", "models", "synapses", "energy", "penalties", "data", "config", "train"))
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """The `pipeline.*` modules that the source file at `path` imports."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return {n for n in names if n.startswith("pipeline.")}
+
+
+@functools.cache
+def training_code() -> tuple[Path, ...]:
+    """The source files a training run executes: `pipeline/train.py` and everything it imports, transitively."""
+    seen, todo = set(), ["pipeline.train"]
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo += _imported_modules(_PACKAGE.parent / (module.replace(".", "/") + ".py"))
+    return tuple(sorted(_PACKAGE.parent / (m.replace(".", "/") + ".py") for m in seen))
 
 
 @functools.cache
 def _code_fingerprint() -> str:
-    return hashlib.sha1(b"".join(path.read_bytes() for path in TRAINING_CODE)).hexdigest()
+    return hashlib.sha1(b"".join(path.read_bytes() for path in training_code())).hexdigest()
 
 
 def run_id(cfg: RunConfig) -> str:
@@ -54,7 +79,8 @@ def run_all(configs: Sequence[RunConfig], store: Path | str, workers: int,
             ) -> list[dict]:
     """Run `fn(cfg, store/run_id)` for every configuration on `workers` processes; results in order.
 
-    Identical configurations run once. Each finished run prints one line.
+    Identical configurations run once. Each finished run prints one line: runs done / total,
+    elapsed time and the estimated time left (elapsed / done × left).
     """
     keys = [run_id(c) for c in configs]
     jobs = {key: (fn, cfg, Path(store) / key) for key, cfg in zip(keys, configs)}
@@ -68,7 +94,9 @@ def run_all(configs: Sequence[RunConfig], store: Path | str, workers: int,
             outcomes = pool.map(_worker, jobs.values())
         for i, (key, result) in enumerate(zip(jobs, outcomes), start=1):
             results[key] = result
-            print(f"[{i}/{len(jobs)} {time.perf_counter() - start:6.0f}s] {label(jobs[key][1])}: "
+            elapsed = time.perf_counter() - start
+            print(f"[{i}/{len(jobs)} {elapsed:5.0f}s, ~{elapsed / i * (len(jobs) - i):4.0f}s left] "
+                  f"{label(jobs[key][1])}: "
                   f"test accuracy {result['test_accuracy']:.3f}, energy {result['energy_pj']:.4g} pJ"
                   f"{' (diverged)' if result.get('diverged') else ''}", file=sys.stderr, flush=True)
     return [results[key] for key in keys]

@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 
 from pipeline.config import RunConfig
-from pipeline.experiments import export_runs, run_all, run_id
+from pipeline.runs.store import export_runs, run_all, run_id
 
 
 def fake_run(cfg: RunConfig, out: Path) -> dict:

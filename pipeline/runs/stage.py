@@ -9,16 +9,18 @@ from typing import Callable
 import pandas as pd
 
 from pipeline.data import DataError
-from pipeline.experiments import export_runs, run_all
-from pipeline.plans import Plan, describe, point_row
+from pipeline.runs.plans import Plan, describe, point_row
+from pipeline.runs.store import export_runs, run_all
 
-__all__ = ["ARTIFACTS", "BASELINES", "RESULTS", "SPLITS", "load_baselines", "run_plan", "run_stage",
+__all__ = ["ARTIFACTS", "BASELINES", "CHECKED", "HEADLINE", "RESULTS", "SPLITS", "load_baselines", "run_plan", "run_stage",
            "write_points", "write_rows"]
 
 ARTIFACTS = Path("artifacts")
+CHECKED = ARTIFACTS / "checked"  # the `check` stage's stamp: every later stage runs after it
 SPLITS = ARTIFACTS / "splits"
 BASELINES = ARTIFACTS / "tune_wd" / "baseline.json"
 RESULTS = Path("results")
+HEADLINE = RESULTS / "metrics.json"  # the DVC metrics file (not a run's metrics)
 
 
 def load_baselines() -> dict[str, dict]:

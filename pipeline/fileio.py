@@ -1,0 +1,29 @@
+"""Writing files so that a crash never leaves half of one, and errors squeezed onto one line."""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+__all__ = ["one_line", "write_atomic"]
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write `data` to `path` via a temporary file in the same directory and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message squeezed onto one line (its type name if it has none)."""
+    return " ".join(str(exc).split())[:limit] or type(exc).__name__

@@ -1,0 +1,33 @@
+"""The `ann2snn` stage's part of conversion: evaluate the QReLU ANN a run directory holds."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch.utils.data import DataLoader
+
+from pipeline.config import RunConfig
+from pipeline.convert import evaluate_converted
+from pipeline.data import load_datasets
+from pipeline.rundir import METRICS, MODEL
+from pipeline.train import build_model, run_device
+
+__all__ = ["evaluate_trained"]
+
+
+def evaluate_trained(cfg: RunConfig, run_dir: Path, steps: Sequence[int]) -> list[dict]:
+    """Convert the QReLU ANN trained by `train_run(cfg, run_dir)` and evaluate it at each T in `steps`.
+
+    Each result also carries the ANN's `diverged` flag and training `epoch_seconds`.
+    """
+    trained = json.loads((run_dir / METRICS).read_text())
+    ann = build_model(cfg)
+    ann.load_state_dict(torch.load(run_dir / MODEL, weights_only=True, map_location="cpu"))
+    ann.to(run_device(cfg))
+    data = load_datasets(cfg.dataset, cfg.data_dir, split_seed=cfg.split_seed, split_file=cfg.split_file,
+                         randaugment=False, download=cfg.download)
+    loader = DataLoader(data.test, batch_size=cfg.batch_size)
+    extra = {"diverged": trained["diverged"], "epoch_seconds": trained["epoch_seconds"]}
+    return [{**evaluate_converted(ann, loader, T), **extra} for T in steps]

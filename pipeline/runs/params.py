@@ -1,0 +1,150 @@
+"""The pipeline's `params.yaml`: profiles, one schema for every section, one-line errors.
+
+`profile: paper` overlays `profiles/paper.yaml` on the file, key by key. A value
+you set — on the command line (`dvc exp run -S penalty.p=2`) or by editing
+`params.yaml` — wins over the profile: a key whose value in `params.yaml`
+differs from the shipped default (`profiles/default.yaml`, kept equal to the
+committed `params.yaml` by a test) is yours and stays; every other key takes
+the profile's value. Each kept key is reported in one line.
+
+The whole file is checked on every load, with the same rules `RunConfig`
+uses (`pipeline.config.check`): unknown sections and keys, wrong types,
+out-of-range values, empty sweeps, unknown names, and the cross-section
+facts (figure cutoff among the score cutoffs, curve λ' among the trained
+ones). Any mistake raises `ConfigError` naming `section.key`, the value and
+what is allowed — before any stage trains.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+from pipeline.config import ConfigError, Rule, RunConfig, check, field_rule, load_yaml
+from pipeline.models import MODELS
+
+__all__ = ["SCHEMA", "check_params", "load_params", "setting_config"]
+
+
+def _sweep(key: str) -> Rule:
+    """A non-empty list of values of RunConfig field `key`."""
+    return replace(field_rule(key), listed="yes")
+
+
+SCHEMA: dict[str, dict[str, Rule]] = {
+    "compute": {"workers": Rule(int, 1), "threads": field_rule("threads"), "device": field_rule("device"),
+                "store": Rule(str)},
+    "data": {k: field_rule(k) for k in ("data_dir", "split_seed", "download")},
+    "train": {k: field_rule(k) for k in ("epochs", "batch_size", "randaugment", "psi", "limit_train")},
+    "tune_wd": {"weight_decays": _sweep("weight_decay"), "seeds": _sweep("seed")},
+    "penalty": {"p": replace(field_rule("p"), listed="maybe"), "lam_norms": _sweep("lam_norm"),
+                "seeds": _sweep("seed")},
+    "grid": {"lams": _sweep("lam"), "weight_decays": _sweep("weight_decay"), "bn_decays": _sweep("bn_decay"),
+             "seeds": _sweep("seed")},
+    "ann2snn": {"lam_norms": _sweep("lam_norm"), "T": Rule(int, 1, listed="yes"), "seeds": _sweep("seed")},
+    "score": {"cutoffs": Rule(float, 0, maximum=100, listed="yes")},
+    "figures": {"curve_lam_norms": _sweep("lam_norm"), "cutoff": Rule(float, 0, maximum=100),
+                "models": Rule(str, choices=MODELS, listed="yes")},
+}
+_TOP = ("profile", "settings")
+_NOT_RUN_KEYS = ("name", "weight_decays")  # setting keys that are not RunConfig keys
+
+
+def setting_config(setting: dict, shared: dict | None = None, varied: dict | None = None) -> RunConfig:
+    """The RunConfig of one run: `shared` keys, overridden by the setting's own (less its name and
+    tuning list), overridden by the keys the experiment varies."""
+    own = {k: v for k, v in setting.items() if k not in _NOT_RUN_KEYS}
+    return RunConfig.from_dict({**(shared or {}), **own, **(varied or {})})
+
+
+def _check_settings(settings: Any) -> None:
+    if not isinstance(settings, list) or not settings:
+        raise ConfigError("params key 'settings' must be a non-empty list of mappings")
+    names = []
+    for i, setting in enumerate(settings):
+        if not isinstance(setting, dict) or not isinstance(setting.get("name"), str):
+            raise ConfigError(f"params key 'settings[{i}]' must be a mapping with a 'name' string")
+        names.append(setting["name"])
+        if "weight_decays" in setting:
+            check(f"settings[{i}].weight_decays", setting["weight_decays"], _sweep("weight_decay"), "params key")
+        try:
+            setting_config(setting)
+        except ConfigError as err:
+            raise ConfigError(f"params key 'settings[{i}]' ({setting['name']}): {err}") from None
+    if len(set(names)) != len(names):
+        raise ConfigError(f"params key 'settings': names must be unique (got {names})")
+
+
+def _check_section(section: str, value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"params key '{section}' must be a mapping (got {value!r})")
+    schema = SCHEMA[section]
+    for key, item in value.items():
+        if key not in schema:
+            raise ConfigError(f"unknown params key '{section}.{key}'; allowed: {', '.join(schema)}")
+        value[key] = check(f"{section}.{key}", item, schema[key], "params key")
+    return value
+
+
+def _check_across(params: dict) -> None:
+    """Facts that tie two sections together."""
+    figures, trained = params.get("figures", {}), params.get("penalty", {}).get("lam_norms", [])
+    untrained = [x for x in figures.get("curve_lam_norms", []) if x not in trained]
+    if untrained:
+        raise ConfigError(f"params key 'figures.curve_lam_norms' names λ' {untrained} that penalty.lam_norms "
+                          f"does not train; allowed: {trained}")
+    cutoffs = params.get("score", {}).get("cutoffs", [])
+    if "cutoff" in figures and figures["cutoff"] not in cutoffs:
+        raise ConfigError(f"params key 'figures.cutoff' must be one of score.cutoffs {cutoffs} "
+                          f"(got {figures['cutoff']})")
+
+
+def check_params(params: dict) -> dict:
+    """Every section of `params` (the profile already applied) checked; returns it with numbers as floats."""
+    for key in params:
+        if key not in SCHEMA and key not in _TOP:
+            raise ConfigError(f"unknown params section {key!r}; allowed: {', '.join([*_TOP, *SCHEMA])}")
+    missing = [key for key in (*_TOP, *SCHEMA) if key not in params]
+    if missing:
+        raise ConfigError(f"params.yaml lacks the section(s) {', '.join(missing)}; see the committed params.yaml")
+    _check_settings(params["settings"])
+    for section in SCHEMA:
+        _check_section(section, params[section])
+    _check_across(params)
+    return params
+
+
+def _read(path: Path) -> dict:
+    if not path.exists():
+        raise ConfigError(f"{path} not found; run the stage from the repository root")
+    return load_yaml(path, "sections")
+
+
+def _overlay(params: dict, default: dict, profile: dict, name: str, where: str = "") -> dict:
+    """`profile`'s values over `params`, except where `params` differs from `default` (set by the user)."""
+    merged = dict(params)
+    for key, value in profile.items():
+        mine, shipped = params.get(key), default.get(key)
+        if isinstance(value, dict) and isinstance(mine, dict) and isinstance(shipped, dict):
+            merged[key] = _overlay(mine, shipped, value, name, f"{where}{key}.")
+        elif key in params and mine != shipped and mine != value:
+            print(f"params: {where}{key} = {mine!r} (set in params.yaml) wins over profile {name}'s {value!r}",
+                  file=sys.stderr)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_params(sections: Sequence[str] = (), path: Path | str = "params.yaml") -> dict[str, Any]:
+    """params.yaml with the selected profile applied, all of it validated; the requested sections."""
+    path = Path(path)
+    params, profiles = _read(path), path.parent / "profiles"
+    profile = params.get("profile", "default")
+    available = sorted(p.stem for p in profiles.glob("*.yaml"))
+    if not isinstance(profile, str) or profile not in available:
+        raise ConfigError(f"params key 'profile' must be one of {', '.join(available)} (got {profile!r})")
+    if profile != "default":
+        params = _overlay(params, _read(profiles / "default.yaml"), _read(profiles / f"{profile}.yaml"), profile)
+    check_params(params)
+    return {section: params[section] for section in sections}
