@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from pipeline.convert import IFNeuron, evaluate_converted, fold_bn, run_if_snn, to_if_snn
+from pipeline.convert import (CONVERSION_NEURONS, ENCODINGS, IFNeuron, MultiSpikeIF, evaluate_ann,
+                              evaluate_converted, fold_bn, run_if_snn, to_if_snn)
 from pipeline.energy import E_AC_PJ
 from pipeline.models import create_model, input_shape
 from pipeline.neuron import Neuron, QReLU, Spike, neurons
@@ -132,10 +133,11 @@ def test_fold_bn_keeps_outputs(name, folded, kept):
     assert all(torch.equal(v, before[k]) for k, v in ann.state_dict().items())  # the original is untouched
 
 
-def test_to_if_snn_swaps_neurons_and_carries_psi():
+@pytest.mark.parametrize("neuron,kind", [("multi", MultiSpikeIF), ("single", IFNeuron), (None, MultiSpikeIF)])
+def test_to_if_snn_swaps_neurons_and_carries_psi(neuron, kind):
     ann = qrelu_net("resnet18")
-    snn = to_if_snn(ann)
-    assert all(isinstance(m, IFNeuron) for _, m in neurons(snn))
+    snn = to_if_snn(ann) if neuron is None else to_if_snn(ann, neuron=neuron)  # None: the default
+    assert all(type(m) is kind for _, m in neurons(snn))
     assert all(isinstance(m, QReLU) for _, m in neurons(ann))
     recounted = synapse_counts(snn, input_shape("resnet18"))
     for (name, m), (_, q) in zip(neurons(snn), neurons(ann)):
@@ -162,9 +164,9 @@ def test_one_hidden_layer_counts_are_exact():
     w1, w2, shift, x = (torch.randn(*shape, generator=g, dtype=torch.float64) for shape in shapes)
     net = mlp([w1, w2], [shift])
     current = x @ w1.T + shift
-    snn = to_if_snn(net)
+    snn = to_if_snn(net, neuron="single")
     for T in (1, 5, 10, 37):
-        logits, (counts,) = run_if_snn(snn, x, T)
+        logits, (counts,) = run_if_snn(snn, x, T, encoding="repeat")
         assert torch.equal(counts, torch.floor(T * current).clamp(0, T))
         assert ((counts / T - current.clamp(0, 1)).abs() < 1 / T).all()
         torch.testing.assert_close(logits, counts @ w2.T)
@@ -181,9 +183,9 @@ def test_binary_regime_matches_ann_at_every_T():
     x = torch.cartesian_prod(*[torch.tensor([0.0, 1.0], dtype=torch.float64)] * 3)
     logits, acts = activations(net, x)
     assert all(set(a.unique().tolist()) == {0.0, 1.0} for a in acts)
-    snn = to_if_snn(net)
+    snn = to_if_snn(net, neuron="single")
     for T in (1, 2, 5, 10):
-        snn_logits, counts = run_if_snn(snn, x, T)
+        snn_logits, counts = run_if_snn(snn, x, T, encoding="repeat")
         assert all(torch.equal(c, T * a) for c, a in zip(counts, acts))
         torch.testing.assert_close(snn_logits, T * logits)
 
@@ -194,7 +196,7 @@ def test_t1_equals_ann_when_activations_are_0_or_1(name):
     ann = calibrate_bn(qrelu_net(name), x, low=0.6, high=1.4)  # pre-activations in (0.1, 1.9)
     logits, acts = activations(ann, x)
     assert all(set(a.unique().tolist()) == {0.0, 1.0} for a in acts)  # precondition, non-trivial
-    snn_logits, counts = run_if_snn(to_if_snn(ann), x, 1)
+    snn_logits, counts = run_if_snn(to_if_snn(ann, neuron="single"), x, 1)
     assert all(torch.equal(c, a) for c, a in zip(counts, acts))
     torch.testing.assert_close(snn_logits, logits)
 
@@ -205,7 +207,7 @@ def test_t1_is_the_single_step_snn(name):
     ann = randomise_bn(qrelu_net(name))
     x = images(name)
     logits, spikes = activations(twin(name, ann, Spike), x)
-    snn_logits, counts = run_if_snn(to_if_snn(ann), x, 1)
+    snn_logits, counts = run_if_snn(to_if_snn(ann, neuron="single"), x, 1)
     assert all(torch.equal(c, s) for c, s in zip(counts, spikes))
     torch.testing.assert_close(snn_logits, logits)
 
@@ -219,10 +221,10 @@ def test_rates_approach_clipped_relu_on_deeper_net():
     ann = calibrate_bn(qrelu_net("cnn7"), x, low=-0.5, high=1.5)  # pre-activations in (−1, 2)
     _, rates = activations(twin("cnn7", ann, Clip), x)
     _, acts = activations(ann, x)
-    snn = to_if_snn(ann)
+    snn = to_if_snn(ann, neuron="single")
     errors = []
     for T in (4, 16, 64, 256):
-        _, counts = run_if_snn(snn, x, T)
+        _, counts = run_if_snn(snn, x, T, encoding="repeat")
         errors.append(max(float((c / T - r).abs().mean()) for c, r in zip(counts, rates)))
     assert errors == sorted(errors, reverse=True) and errors[-1] < 0.05 * errors[0]
     assert min(float((c / 256 - a).abs().mean()) for c, a in zip(counts, acts)) > 0.1
@@ -241,7 +243,7 @@ def test_energy_at_t1_is_the_psi_weighted_spike_count():
             events += float((m.psi * s).sum())
             spikes += float(s.sum())
             units += s[0].numel()
-    result = evaluate_converted(ann, loader, T=1, baseline_energy_pj=1000.0)
+    result = evaluate_converted(ann, loader, T=1, baseline_energy_pj=1000.0, neuron="single")
     assert result["energy_pj"] == pytest.approx(E_AC_PJ * events / 6, rel=1e-9)
     assert result["energy_ratio"] == pytest.approx(result["energy_pj"] / 1000.0)
     assert result["test_accuracy"] == correct / 6
@@ -249,16 +251,18 @@ def test_energy_at_t1_is_the_psi_weighted_spike_count():
     assert result["T"] == 1 and 0 <= result["dead_rate"] <= 1
 
 
-def test_more_steps_never_lower_energy():
-    # The first T steps of a 2T-step run are the T-step run: counts, hence energy, only grow.
+@pytest.mark.parametrize("neuron", CONVERSION_NEURONS)
+def test_more_steps_never_lower_energy_when_repeating(neuron):
+    # Under `repeat` the first T steps of a 2T-step run are the T-step run: counts, hence energy, only grow.
     ann = randomise_bn(qrelu_net("resnet18"))
     x = images("resnet18", n=2)
     loader = [(x, torch.tensor([0, 1]))]
-    snn = to_if_snn(ann)
-    energies = [evaluate_converted(ann, loader, T)["energy_pj"] for T in (1, 2, 4, 8)]
+    snn = to_if_snn(ann, neuron=neuron)
+    energies = [evaluate_converted(ann, loader, T, neuron=neuron, encoding="repeat")["energy_pj"]
+                for T in (1, 2, 4, 8)]
     assert energies == sorted(energies) and energies[-1] > energies[0]
-    _, short = run_if_snn(snn, x, 4)
-    _, long = run_if_snn(snn, x, 8)
+    _, short = run_if_snn(snn, x, 4, encoding="repeat")
+    _, long = run_if_snn(snn, x, 8, encoding="repeat")
     assert all((b >= a).all() for a, b in zip(short, long))
 
 
