@@ -1,9 +1,9 @@
 """Stage `ann2snn`: QReLU ANNs trained with a synaptic-operation penalty, converted and run for T steps."""
 from pipeline.runs.conversion import evaluate_trained
-from pipeline.runs.store import run_id
 from pipeline.runs.params import load_params
 from pipeline.runs.plans import ann2snn_plan, point_row
 from pipeline.runs.stage import ARTIFACTS, SPLITS, load_baselines, run_plan, run_stage, write_rows
+from pipeline.runs.store import run_id
 
 OUT = ARTIFACTS / "ann2snn"
 
@@ -13,10 +13,12 @@ def main() -> None:
     baselines = load_baselines()
     plan = ann2snn_plan(params["settings"], params, SPLITS, baselines)
     run_plan(plan, params["compute"], OUT)
-    steps = params["ann2snn"]["T"]
+    conversion = params["ann2snn"]
     write_rows([point_row(name, cfg, result, baselines[name]["energy_pj"], curve="ann2snn", T=result["T"])
                 for name, cfg in plan
-                for result in evaluate_trained(cfg, OUT / "runs" / run_id(cfg), steps)], OUT / "points.csv")
+                for result in evaluate_trained(cfg, OUT / "runs" / run_id(cfg), conversion["T"],
+                                               neuron=conversion["neuron"], encoding=conversion["encoding"])],
+               OUT / "points.csv")
 
 
 if __name__ == "__main__":

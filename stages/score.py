@@ -5,8 +5,8 @@ import pandas as pd
 
 from pipeline.runs.params import load_params
 from pipeline.runs.results import headline, tradeoff_points, write_plot_series
-from pipeline.scoring import score_curves
 from pipeline.runs.stage import ARTIFACTS, HEADLINE, RESULTS, load_baselines, run_stage
+from pipeline.scoring import score_curves
 from pipeline.tables import comparison_best, grid_table, method_comparison, time_table, write_table
 
 TABLES = RESULTS / "tables"

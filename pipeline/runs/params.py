@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pipeline.config import ConfigError, Rule, RunConfig, check, field_rule, load_yaml
+from pipeline.convert import CONVERSION_NEURONS, ENCODINGS
 from pipeline.models import MODELS
 
 __all__ = ["SCHEMA", "check_params", "load_params", "setting_config"]
@@ -42,7 +43,8 @@ SCHEMA: dict[str, dict[str, Rule]] = {
                 "seeds": _sweep("seed")},
     "grid": {"lams": _sweep("lam"), "weight_decays": _sweep("weight_decay"), "bn_decays": _sweep("bn_decay"),
              "seeds": _sweep("seed")},
-    "ann2snn": {"lam_norms": _sweep("lam_norm"), "T": Rule(int, 1, listed="yes"), "seeds": _sweep("seed")},
+    "ann2snn": {"lam_norms": _sweep("lam_norm"), "T": Rule(int, 1, listed="yes"), "seeds": _sweep("seed"),
+                "neuron": Rule(str, choices=tuple(CONVERSION_NEURONS)), "encoding": Rule(str, choices=ENCODINGS)},
     "score": {"cutoffs": Rule(float, 0, maximum=100, listed="yes")},
     "figures": {"curve_lam_norms": _sweep("lam_norm"), "cutoff": Rule(float, 0, maximum=100),
                 "models": Rule(str, choices=MODELS, listed="yes")},
@@ -80,6 +82,10 @@ def _check_section(section: str, value: Any) -> dict:
     if not isinstance(value, dict):
         raise ConfigError(f"params key '{section}' must be a mapping (got {value!r})")
     schema = SCHEMA[section]
+    missing = [key for key, rule in schema.items() if key not in value and not rule.optional]
+    if missing:
+        raise ConfigError(f"params section '{section}' lacks the key(s) {', '.join(missing)}; "
+                          "see the committed params.yaml")
     for key, item in value.items():
         if key not in schema:
             raise ConfigError(f"unknown params key '{section}.{key}'; allowed: {', '.join(schema)}")

@@ -19,6 +19,7 @@ __all__ = ["Plan", "ann2snn_plan", "choose_baseline", "common_keys", "describe",
            "penalty_plan", "point_row", "split_path", "tune_wd_plan"]
 
 Plan = list[tuple[str, RunConfig]]
+_CONVERSION_KEYS = ("neuron", "encoding", "ann_test_accuracy", "ann_energy_pj")  # converted runs only
 
 
 def method(cfg: RunConfig) -> str:
@@ -133,4 +134,5 @@ def point_row(setting: str, cfg: RunConfig, metrics: dict, baseline_pj: float, *
         "rate_mean": metrics["rate_mean"], "rate_sum": metrics["rate_sum"],
         "dead_rate": metrics["dead_rate"], "diverged": bool(metrics.get("diverged", False)),
         "epoch_seconds": metrics.get("epoch_seconds"), "run_id": run_id(cfg),
+        **{k: metrics[k] for k in _CONVERSION_KEYS if k in metrics},
     }
