@@ -10,7 +10,7 @@ import yaml
 
 from pipeline.config import ConfigError
 from pipeline.runs.params import load_params
-from pipeline.runs.plans import choose_baseline, grid_plan, penalty_plan, tune_wd_plan
+from pipeline.runs.plans import choose_baseline, grid_plan, grid_references, penalty_plan, tune_wd_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL = ["profile", "settings", "compute", "data", "train", "tune_wd", "penalty", "grid", "ann2snn",
@@ -88,8 +88,13 @@ def test_plans_cover_the_grids(repo):
     assert [c.lam_norm for _, c in train] == params["penalty"]["lam_norms"]
     grid = grid_plan(settings, params, "splits")
     g = params["grid"]
-    assert len(grid) == len(g["lams"]) * len(g["weight_decays"]) * len(g["bn_decays"]) * len(g["seeds"])
+    sizes = [len({0, *g[key]}) for key in ("lams", "weight_decays", "bn_decays")]
+    assert len(grid) == sizes[0] * sizes[1] * sizes[2] * len(g["seeds"])
     assert all(c.penalty == "syn" and c.p == 1 and c.lam_norm == 0 for _, c in grid)
+    assert {(c.lam, c.weight_decay, c.bn_decay) for _, c in grid} >= {(0, 0, 0), (0, g["weight_decays"][0], 0)}
+    fake = [{"energy_pj": 100.0 + i} for i in range(len(grid))]
+    (zero,) = [i for i, (_, c) in enumerate(grid) if c.lam == c.weight_decay == c.bn_decay == 0]
+    assert grid_references(grid, fake) == [100.0 + zero] * len(grid)  # one seed: one normaliser
 
 
 def test_stage_fails_in_one_line_before_any_work(repo):

@@ -7,6 +7,7 @@ its keys (dataset, model, optimizer, surrogate, …) and the pipeline-wide
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 from pathlib import Path
 from typing import Any, Sequence
@@ -15,7 +16,7 @@ from pipeline.config import RunConfig
 from pipeline.runs.params import setting_config
 from pipeline.runs.store import run_id
 
-__all__ = ["Plan", "ann2snn_plan", "choose_baseline", "common_keys", "describe", "grid_plan", "method",
+__all__ = ["Plan", "ann2snn_plan", "choose_baseline", "common_keys", "describe", "grid_plan", "grid_references", "method",
            "penalty_plan", "point_row", "split_path", "tune_wd_plan"]
 
 Plan = list[tuple[str, RunConfig]]
@@ -100,11 +101,20 @@ def penalty_plan(settings: Sequence[dict], params: dict, splits_dir: Path | str,
 
 
 def grid_plan(settings: Sequence[dict], params: dict, splits_dir: Path | str) -> Plan:
-    """Sec. 4.2: Ω_syn (p = 1) over raw λ × λ_WD × B_BN × seeds."""
+    """Sec. 4.2: Ω_syn (p = 1) over raw λ × λ_WD × B_BN × seeds, each list with 0 added (the paper's
+    unregularised, weight-decay-only and B_BN-only rows, and the λ = λ_WD = B_BN = 0 normaliser)."""
     grid = params["grid"]
+    with_zero = {key: sorted({0, *grid[key]}) for key in ("lams", "weight_decays", "bn_decays")}
     return _runs(settings, params, splits_dir,
-                 {"penalty": ["syn"], "p": [1], "lam": grid["lams"], "weight_decay": grid["weight_decays"],
-                  "bn_decay": grid["bn_decays"], "seed": grid["seeds"]})
+                 {"penalty": ["syn"], "p": [1], "lam": with_zero["lams"], "weight_decay": with_zero["weight_decays"],
+                  "bn_decay": with_zero["bn_decays"], "seed": grid["seeds"]})
+
+
+def grid_references(plan: Plan, metrics: Sequence[dict]) -> list[float]:
+    """Per run of a `grid_plan`, E_SNN of the λ = λ_WD = B_BN = 0 run of its setting and seed (Sec. 4.2)."""
+    reference = {(name, cfg.seed): m["energy_pj"] for (name, cfg), m in zip(plan, metrics)
+                 if cfg.lam == cfg.weight_decay == cfg.bn_decay == 0}
+    return [reference[name, cfg.seed] for name, cfg in plan]
 
 
 def ann2snn_plan(settings: Sequence[dict], params: dict, splits_dir: Path | str,
@@ -123,14 +133,16 @@ def point_row(setting: str, cfg: RunConfig, metrics: dict, baseline_pj: float, *
               curve: str | None = None, T: int = 1) -> dict[str, Any]:
     """One row of the trade-off/grid tables: what was run and what it measured.
 
-    The energy ratio E_SNN / E_baseline is computed here and nowhere else.
+    The energy ratio E_SNN / E_baseline is computed here and nowhere else (NaN when the baseline
+    spent no energy, e.g. it diverged silent: such points are dropped from the scores and counted).
     """
     return {
         "setting": setting, "method": curve or method(cfg), "penalty": cfg.penalty,
         "p": cfg.p, "lam_norm": cfg.lam_norm, "lam": cfg.lam, "weight_decay": cfg.weight_decay,
         "bn_decay": cfg.bn_decay, "seed": cfg.seed, "T": T,
         "test_accuracy": metrics["test_accuracy"], "val_accuracy": metrics.get("val_accuracy"),
-        "energy_ratio": metrics["energy_pj"] / baseline_pj, "energy_pj": metrics["energy_pj"],
+        "energy_ratio": metrics["energy_pj"] / baseline_pj if baseline_pj > 0 else math.nan,
+        "energy_pj": metrics["energy_pj"],
         "rate_mean": metrics["rate_mean"], "rate_sum": metrics["rate_sum"],
         "dead_rate": metrics["dead_rate"], "diverged": bool(metrics.get("diverged", False)),
         "epoch_seconds": metrics.get("epoch_seconds"), "run_id": run_id(cfg),
