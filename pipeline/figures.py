@@ -8,12 +8,14 @@ greyscale print stays readable. An empty input gives a figure saying "no data".
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from pipeline.fileio import write_atomic
 from pipeline.penalties import PENALTIES
 from pipeline.scoring import auc, envelope, split_curves, valid_runs
 
@@ -40,10 +42,11 @@ def _style(index: int) -> dict:
 
 def _save(fig: Figure, path_stem: Path) -> list[Path]:
     path_stem = Path(path_stem)
-    path_stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [path_stem.parent / f"{path_stem.name}.{ext}" for ext in ("png", "pdf")]
-    fig.savefig(paths[0], dpi=150)
-    fig.savefig(paths[1], metadata={"CreationDate": None})  # no timestamp: reruns give identical files
+    for path, options in zip(paths, ({"dpi": 150}, {"metadata": {"CreationDate": None}})):  # PDF: no timestamp
+        buf = io.BytesIO()
+        fig.savefig(buf, format=path.suffix[1:], **options)
+        write_atomic(path, buf.getvalue())
     return paths
 
 

@@ -5,7 +5,7 @@ import os
 import uuid
 from pathlib import Path
 
-__all__ = ["one_line", "write_atomic"]
+__all__ = ["PathError", "one_line", "probe_writable", "write_atomic"]
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -27,3 +27,20 @@ def write_atomic(path: Path, data: bytes | str) -> None:
 def one_line(exc: BaseException, limit: int = 200) -> str:
     """An exception's message squeezed onto one line (its type name if it has none)."""
     return " ".join(str(exc).split())[:limit] or type(exc).__name__
+
+
+class PathError(ValueError):
+    """A directory that cannot be written; the message is one line naming it."""
+
+
+def probe_writable(directory: Path | str, what: str) -> None:
+    """Create `directory` if needed and write and remove a file in it; PathError naming `what` if that fails."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".probe.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise PathError(f"{what} {directory} is not a writable directory ({type(e).__name__}: {one_line(e)}); "
+                        "choose another path") from None

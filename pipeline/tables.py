@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.fileio import write_atomic
 from pipeline.penalties import PENALTIES
 from pipeline.scoring import valid_runs
 
@@ -69,12 +70,11 @@ def write_table(
     column (ties all bold, NaN never). Floats are shown with `floatfmt`.
     """
     path_stem = Path(path_stem)
-    path_stem.parent.mkdir(parents=True, exist_ok=True)
     csv_path = path_stem.parent / f"{path_stem.name}.csv"
     md_path = path_stem.parent / f"{path_stem.name}.md"
-    df.to_csv(csv_path, index=False)
+    write_atomic(csv_path, df.to_csv(index=False))
     shown = _display(df, best or {}, floatfmt)
-    md_path.write_text(shown.to_markdown(index=False, disable_numparse=True) + "\n", encoding="utf-8")
+    write_atomic(md_path, shown.to_markdown(index=False, disable_numparse=True) + "\n")
     return csv_path, md_path
 
 

@@ -35,7 +35,7 @@ from pipeline.cli import add_config_arguments, config_from_args
 from pipeline.config import NON_RESULT_KEYS, ConfigError, RunConfig
 from pipeline.data import INFO, DataError, load_datasets, make_loaders
 from pipeline.energy import ActivityMeter
-from pipeline.fileio import write_atomic
+from pipeline.fileio import PathError, probe_writable, write_atomic
 from pipeline.models import create_model
 from pipeline.neuron import NEURON_KINDS, neurons
 from pipeline.penalties import batch_penalty, omega_all_firing
@@ -210,6 +210,7 @@ def train_run(cfg: RunConfig, out_dir: Path | str, *, stop_after: int | None = N
     interrupted (returns None); the next call resumes from the checkpoint.
     """
     out_dir = Path(out_dir)
+    probe_writable(out_dir, "run directory")
     done = _finished(cfg, out_dir)
     if done is not None:
         return done
@@ -299,9 +300,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         metrics = train_run(config_from_args(args), args.out)
-    except (ConfigError, DataError) as e:
+    except (ConfigError, DataError, PathError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume from the last finished epoch", file=sys.stderr)
+        return 130
     keys = ("test_accuracy", "val_accuracy", "energy_pj", "rate_mean", "dead_rate", "diverged", "epoch_seconds")
     print(json.dumps({k: metrics[k] for k in keys}))
     return 0

@@ -1,10 +1,13 @@
-"""Stage `check`: the whole params.yaml (profile applied) validated before any stage trains."""
+"""Stage `check`: the whole params.yaml (profile applied) validated, and the run store probed for
+writability, before any stage trains."""
+from pipeline.fileio import probe_writable
 from pipeline.runs.params import load_params
 from pipeline.runs.stage import CHECKED, run_stage
 
 
 def main() -> None:
-    load_params()
+    params = load_params(["compute"])
+    probe_writable(params["compute"]["store"], "compute.store")
     CHECKED.parent.mkdir(parents=True, exist_ok=True)
     CHECKED.write_text("params.yaml and its profile are valid\n")
 

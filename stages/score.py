@@ -3,6 +3,7 @@ import json
 
 import pandas as pd
 
+from pipeline.fileio import write_atomic
 from pipeline.runs.params import load_params
 from pipeline.runs.results import headline, tradeoff_points, write_plot_series
 from pipeline.runs.stage import ARTIFACTS, HEADLINE, RESULTS, load_baselines, run_stage
@@ -24,7 +25,7 @@ def main() -> None:
     write_table(grid_table(pd.read_csv(ARTIFACTS / "grid" / "points.csv")), TABLES / "grid", floatfmt=".3g")
     write_table(time_table(points[points["method"] != "ann2snn"]), TABLES / "training_time", floatfmt=".3f")
     write_plot_series(points, RESULTS / "plots" / "tradeoff")
-    HEADLINE.write_text(json.dumps(headline(scores, baselines), indent=2) + "\n")
+    write_atomic(HEADLINE, json.dumps(headline(scores, baselines), indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from typing import Callable
 import pandas as pd
 
 from pipeline.data import DataError
+from pipeline.fileio import write_atomic
 from pipeline.runs.plans import Plan, describe, point_row
 from pipeline.runs.store import export_runs, run_all
 
@@ -37,9 +38,8 @@ def run_plan(plan: Plan, compute: dict, out_dir: Path) -> list[dict]:
 
 
 def write_rows(rows: list[dict], path: Path) -> None:
-    """A stage's points table: one CSV row per run (or per converted run and T)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(path, index=False)
+    """A stage's points table: one CSV row per run (or per converted run and T), written atomically."""
+    write_atomic(path, pd.DataFrame(rows).to_csv(index=False))
 
 
 def write_points(plan: Plan, metrics: list[dict], baselines: dict[str, dict], path: Path) -> None:
@@ -49,9 +49,14 @@ def write_points(plan: Plan, metrics: list[dict], baselines: dict[str, dict], pa
 
 
 def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage; a bad parameter or missing dataset ends it with one line and exit code 2."""
+    """Run a stage; a bad parameter or missing dataset ends it with one line and exit code 2, Ctrl-C with one
+    line and exit code 130 (finished runs stay in the run store; a rerun resumes from the checkpoints)."""
     try:
         main()
     except (ValueError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume (finished runs and checkpoints are kept)",
+              file=sys.stderr)
+        sys.exit(130)
