@@ -15,9 +15,10 @@ def main() -> None:
     plot_layer_shares({m: accounting(m)["layers"] for m in ("cnn7", "vgg11", "resnet18")}, FIGURES / "layer_shares")
     points = pd.read_csv(RESULTS / "tables" / "tradeoff_points.csv")
     plot_tradeoff(points, FIGURES / "tradeoff", cutoff=50)
-    histories = curve_histories(ARTIFACTS, load_baselines(), lam_norms)
+    baselines = load_baselines()
+    histories = curve_histories(ARTIFACTS, baselines, lam_norms)
     plot_training_curves(histories, FIGURES / "training_curves")
-    write_curve_series(histories, RESULTS / "plots" / "curves")
+    write_curve_series(histories, RESULTS / "plots" / "curves", setting=next(iter(baselines)))
 
 
 if __name__ == "__main__":
