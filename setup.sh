@@ -10,4 +10,19 @@ if ! .venv/bin/python -m pip install -q -r requirements.txt -e . > .venv/pip.log
   echo "error: installing into .venv failed (log above)" >&2
   exit 1
 fi
+# plots/node_modules: the pinned Vega packages that plots/offline.html is generated from (tests/test_plots_browser.py
+# checks the committed page regenerates from them); reinstalled when plots/package-lock.json changes.
+if command -v npm > /dev/null && ! cmp -s plots/package-lock.json plots/node_modules/.installed-lock.json; then
+  if ! npm ci --prefix plots --ignore-scripts --no-audit --no-fund > .venv/npm.log 2>&1; then
+    cat .venv/npm.log >&2
+    echo "error: npm ci --prefix plots failed (log above)" >&2
+    exit 1
+  fi
+  cp plots/package-lock.json plots/node_modules/.installed-lock.json
+fi
+# Chromium: tests/test_plots_browser.py renders the dvc plots pages in it (skipped without it).
+if ! command -v chromium > /dev/null && [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+  { apt-get update -qq && apt-get install -y -qq chromium; } > .venv/apt.log 2>&1 \
+    || echo "warning: apt-get install chromium failed (.venv/apt.log); the browser tests will skip" >&2
+fi
 [ $# -eq 0 ] || PATH="$PWD/.venv/bin:$PATH" exec "$@"
