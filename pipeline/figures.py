@@ -109,7 +109,8 @@ def plot_tradeoff(points: pd.DataFrame, path_stem: Path, cutoff: float | None = 
     points otherwise; c's vertical rise from 0 at x_1 is not drawn). Baseline
     runs are black stars. Diverged or NaN runs
     are left out and counted in the legend. Axes: E_SNN/E_baseline [%] (up to
-    110 %; runs beyond are counted in a note) and test accuracy [%].
+    110 %; runs beyond are counted in the axis label) and test accuracy [%].
+    The legend sits below each panel, so it hides no point or text.
     """
     if points.empty:
         return _no_data(path_stem, "trade-off")
@@ -118,7 +119,7 @@ def plot_tradeoff(points: pd.DataFrame, path_stem: Path, cutoff: float | None = 
     settings = sorted({c.setting for c in curves} | set(baseline["setting"].astype(str)))
     styles = {label: _style(i) for i, label in enumerate(dict.fromkeys(c.label for c in curves))}
     level = 0.0 if cutoff is None else cutoff
-    fig = Figure(figsize=(5.5 * len(settings), 4.5), layout="constrained")
+    fig = Figure(figsize=(5.5 * len(settings), 5.8), layout="constrained")
     axes = fig.subplots(1, len(settings), squeeze=False)[0]
     for ax, setting in zip(axes, settings):
         shown_y = [] if cutoff is None else [float(cutoff)]
@@ -145,13 +146,12 @@ def plot_tradeoff(points: pd.DataFrame, path_stem: Path, cutoff: float | None = 
             ax.set_ylim(max(0.0, min(shown_y) - 5), min(100.0, max(shown_y) + 3))
         beyond = int((points.loc[points["setting"] == setting, "energy_ratio"] > _X_MAX / 100).sum())
         ax.set_xlim(0, _X_MAX)  # Alg. 1 scores x ≤ 1; costlier runs would squash the curves
-        if beyond:
-            ax.text(0.98, 0.02, f"{beyond} run(s) above {_X_MAX:g} % not shown", transform=ax.transAxes,
-                    ha="right", va="bottom", fontsize="x-small")
-        ax.set_xlabel("E_SNN / E_baseline [%]")
+        # the note goes in the axis label and the legend below the axes: neither can cover a point
+        note = f"\n({beyond} run(s) above {_X_MAX:g} % not shown)" if beyond else ""
+        ax.set_xlabel("E_SNN / E_baseline [%]" + note)
         ax.set_ylabel("test accuracy [%]")
         ax.set_title(setting)
-        ax.legend(fontsize="x-small")
+        ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.16 if note else -0.1), ncols=2)
     return _save(fig, path_stem)
 
 
