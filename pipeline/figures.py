@@ -19,7 +19,7 @@ from pipeline.fileio import write_atomic
 from pipeline.penalties import PENALTIES
 from pipeline.scoring import auc, envelope, split_curves, valid_runs
 
-__all__ = ["layer_shares", "plot_layer_shares", "plot_tradeoff", "plot_training_curves"]
+__all__ = ["layer_shares", "plot_layer_shares", "plot_tradeoff", "plot_training_curves", "results_readme"]
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", "h")  # "*" is the baseline's
 _LINESTYLES = ("-", "--", ":", "-.")
@@ -111,7 +111,8 @@ def plot_tradeoff(points: pd.DataFrame, path_stem: Path, cutoff: float | None = 
     points otherwise; c's vertical rise from 0 at x_1 is not drawn). Baseline
     runs are black stars. Diverged or NaN runs
     are left out and counted in the legend. Axes: E_SNN/E_baseline [%] (up to
-    110 %; runs beyond are counted in a note) and test accuracy [%].
+    110 %; runs beyond are counted in the axis label) and test accuracy [%].
+    The legend sits below each panel, so it hides no point or text.
     """
     if points.empty:
         return _no_data(path_stem, "trade-off")
@@ -120,7 +121,7 @@ def plot_tradeoff(points: pd.DataFrame, path_stem: Path, cutoff: float | None = 
     settings = sorted({c.setting for c in curves} | set(baseline["setting"].astype(str)))
     styles = {label: _style(i) for i, label in enumerate(dict.fromkeys(c.label for c in curves))}
     level = 0.0 if cutoff is None else cutoff
-    fig = Figure(figsize=(5.5 * len(settings), 4.5), layout="constrained")
+    fig = Figure(figsize=(5.5 * len(settings), 5.8), layout="constrained")
     axes = fig.subplots(1, len(settings), squeeze=False)[0]
     for ax, setting in zip(axes, settings):
         shown_y = [] if cutoff is None else [float(cutoff)]
@@ -147,13 +148,12 @@ def plot_tradeoff(points: pd.DataFrame, path_stem: Path, cutoff: float | None = 
             ax.set_ylim(max(0.0, min(shown_y) - 5), min(100.0, max(shown_y) + 3))
         beyond = int((points.loc[points["setting"] == setting, "energy_ratio"] > _X_MAX / 100).sum())
         ax.set_xlim(0, _X_MAX)  # Alg. 1 scores x ≤ 1; costlier runs would squash the curves
-        if beyond:
-            ax.text(0.98, 0.02, f"{beyond} run(s) above {_X_MAX:g} % not shown", transform=ax.transAxes,
-                    ha="right", va="bottom", fontsize="x-small")
-        ax.set_xlabel("E_SNN / E_baseline [%]")
+        # the note goes in the axis label and the legend below the axes: neither can cover a point
+        note = f"\n({beyond} run(s) above {_X_MAX:g} % not shown)" if beyond else ""
+        ax.set_xlabel("E_SNN / E_baseline [%]" + note)
         ax.set_ylabel("test accuracy [%]")
         ax.set_title(setting)
-        ax.legend(fontsize="x-small")
+        ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.16 if note else -0.1), ncols=2)
     return _save(fig, path_stem)
 
 
@@ -181,3 +181,116 @@ def plot_training_curves(histories: dict[str, pd.DataFrame], path_stem: Path) ->
         ax.set_ylabel(ylabel)
     axes[0].legend(fontsize="small")
     return _save(fig, path_stem)
+
+
+_README_FILES = """\
+| file | what | made by |
+|---|---|---|
+| `tables/tradeoff_points.csv`, `.md` | one row per run: tuned baselines, Ω_syn / Ω_total / Ω_balance runs, ann2snn at each T (energy_ratio relative to the setting's baseline) | `python stages/score.py` |
+| `tables/tradeoff_scores.csv`, `.md` | per curve (setting, method, p, T): AUC, Spearman, MI, k-NN MI at each cutoff, points used and dropped | `python stages/score.py` |
+| `tables/method_comparison.csv`, `.md` | the paper's Tables 4, 12–20 layout; best per column in bold | `python stages/score.py` |
+| `tables/grid.csv`, `.md` | Sec. 4.2 grid (Tables 2, 3, 8–11): λ, λ_WD, B_BN → accuracy, E_SNN/E_baseline, dead rate, R, mean ± std over seeds | `python stages/score.py` |
+| `tables/training_time.csv`, `.md` | Table 7: wall time per epoch with each penalty relative to none | `python stages/score.py` |
+| `metrics.json` | headline DVC metrics: baseline accuracy and energy, every curve's scores (`dvc metrics show`) | `python stages/score.py` |
+| `plots/tradeoff/<setting>.csv` | every trade-off run of a setting (column `series` names its curve), drawn by `dvc plots show/diff` | `python stages/score.py` |
+| `plots/curves/<setting>.csv` | per-epoch histories of the baseline and Ω_syn runs (column `run`), drawn by `dvc plots show/diff` | `python stages/figures.py` |
+| `figures/layer_shares.png`, `.pdf` | share of E_SNN, Ω_syn, Ω_total, Ω_balance per layer with every neuron firing (Figs. 1–2) | `python stages/figures.py` |
+| `figures/tradeoff.png`, `.pdf` | energy–accuracy trade-off, runs and Alg. 1 envelope per method (Figs. 3, 5) | `python stages/figures.py` |
+| `figures/training_curves.png`, `.pdf` | loss, validation accuracy and firing rate per epoch for a few λ' | `python stages/figures.py` |
+| `README.md` | this page | `python stages/figures.py` |
+"""
+
+
+def _best_auc(comparison: pd.DataFrame, cutoff: float) -> str:
+    """One sentence per setting: the curve with the largest AUC(cutoff) in the comparison table, if any."""
+    column = f"AUC({cutoff:g})"
+    if comparison.empty or column not in comparison.columns:
+        return ""
+    sentences = []
+    for setting, rows in comparison.groupby("setting", sort=True):
+        rows = rows[rows[column].notna()]
+        if len(rows):
+            best = rows.loc[rows[column].idxmax()]
+            sentences.append(f"In `{setting}` the largest {column} is {best['curve']}'s ({best[column]:.1f}).")
+    return " ".join(sentences)
+
+
+def results_readme(comparison: pd.DataFrame, comparison_md: str, points: pd.DataFrame, cutoff: float,
+                   curve_setting: str | None = None, curve_lam_norms: list[float] | None = None) -> str:
+    """results/README.md: the file list, the headline table and each committed figure with what it shows.
+
+    Written by the `figures` stage from what it has just drawn, so it never
+    goes stale: `comparison` / `comparison_md` are results/tables/method_comparison.csv
+    / .md, `points` the run table given to `plot_tradeoff` with `cutoff` P,
+    `curve_setting` and `curve_lam_norms` those of `plot_training_curves`.
+    Images are linked relatively (figures/*.png), so the page shows them on a
+    repository host or in any Markdown viewer of a checkout.
+    """
+    n_settings = points["setting"].nunique() if len(points) else 0
+    above = points[points["energy_ratio"] > _X_MAX / 100] if len(points) else points
+    above_labels = [f"ann2snn T={int(T)}" if method == "ann2snn" else (PENALTIES[method].symbol if method in PENALTIES else method)
+                    for method, T in zip(above.get("method", []), above.get("T", []))]
+    above_counts = ", ".join(f"{label}: {above_labels.count(label)}" for label in dict.fromkeys(above_labels))
+    lam_text = ", ".join(f"{lam:g}" for lam in curve_lam_norms) if curve_lam_norms else "a few values"
+    best = _best_auc(comparison, cutoff)
+    lines = [
+        "# results/",
+        "",
+        "Everything here is written by `dvc repro` (stages `score` and `figures`, see `../dvc.yaml`) and",
+        "committed; `dvc repro` from a fresh clone rewrites it. This page itself is written by",
+        "`python stages/figures.py` (`pipeline.figures.results_readme`): edit that function, not this file.",
+        "",
+        "## Headline: the trade-off scores per method",
+        "",
+        "`tables/method_comparison.md` (the paper's Tables 4, 12–20 layout): per setting and curve, the area",
+        "under Alg. 1's accuracy–energy envelope above a cutoff accuracy P (AUC(P), higher is better), the",
+        "Spearman correlation and mutual information between energy and accuracy; best per column in bold.",
+        "",
+        comparison_md.strip(),
+        "",
+        *([best, ""] if best else []),
+        "## Figures",
+        "",
+        "### Energy–accuracy trade-off (paper Figs. 3, 5)",
+        "",
+        "![energy-accuracy trade-off](figures/tradeoff.png)",
+        "",
+        f"One panel per setting ({n_settings} here). Each method's runs are markers, one per λ' and seed, at",
+        "their energy relative to the setting's tuned baseline (x, %) and test accuracy (y, %); the line",
+        f"through them is Alg. 1's monotone envelope with cutoff P = {cutoff:g} % (dotted), whose area is the",
+        "AUC in the legend. Up and to the left is better: a curve above another reaches higher accuracy for",
+        "the same energy. The baseline is the black star at 100 %. The x axis stops at 110 %"
+        + (f"; the {len(above)} costlier run(s) ({above_counts}) are counted in the axis label." if len(above)
+           else "."),
+        "",
+        "### Training curves",
+        "",
+        "![training curves](figures/training_curves.png)",
+        "",
+        "Training loss, validation accuracy and mean firing rate per epoch"
+        + (f" in `{curve_setting}`" if curve_setting else "")
+        + f" for the tuned baseline and Ω_syn at λ' = {lam_text} (`figures.curve_lam_norms` in",
+        "`params.yaml`): compare how far each λ' lowers the firing rate (right) with what it costs in",
+        "validation accuracy (middle) and whether training still converges (left).",
+        "",
+        "### Per-layer shares with every neuron firing (paper Figs. 1–2)",
+        "",
+        "![per-layer shares](figures/layer_shares.png)",
+        "",
+        "For each model, each layer's share (%) of the SNN's energy E_SNN and of the three penalties when",
+        "every neuron fires. Only Ω_syn's bars match E_SNN's (it weighs a spike by its synapses, as the",
+        "energy does); Ω_total weighs neurons equally and Ω_balance weighs layers equally, so they",
+        "misplace the pressure on layers with many cheap or few costly neurons.",
+        "",
+        "## Interactive plots",
+        "",
+        "`dvc plots show` (or `dvc plots diff <rev>` to compare with a revision) writes",
+        "`dvc_plots/index.html` from `plots/*/*.csv`: the same trade-off and training curves, one plot per",
+        "setting, with tooltips. The page renders offline (Vega is inlined from `../plots/offline.html`).",
+        "",
+        "## Files",
+        "",
+        _README_FILES.rstrip("\n"),
+        "",
+    ]
+    return "\n".join(lines)

@@ -185,14 +185,9 @@ class Curve:
         """"Ω_syn p=1" for a penalty, "ann2snn T=5" for the conversion baseline."""
         return f"ann2snn T={self.T}" if self.method == "ann2snn" else label(self.method, self.p)
 
-    @property
-    def key(self) -> str:
-        """The curve's name in file names and metric keys: "syn_p1", "ann2snn_T5"."""
-        return curve_key(self.method, self.p, self.T)
-
 
 def curve_key(method: str, p: float, T: int, with_p: bool = True) -> str:
-    """"syn_p1" ("syn" without p) for a penalty curve, "ann2snn_T5" for the conversion baseline."""
+    """A curve's name in metric keys: "syn_p1" ("syn" without p) for a penalty curve, "ann2snn_T5" for conversion."""
     if method == "ann2snn":
         return f"ann2snn_T{int(T)}"
     return f"{method}_p{p:g}" if with_p else method

@@ -8,11 +8,11 @@ draws.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import pandas as pd
 
+from pipeline.fileio import write_atomic
 from pipeline.penalties import PENALTIES
 from pipeline.rundir import HISTORY
 from pipeline.scoring import curve_key, split_curves
@@ -57,21 +57,25 @@ def headline(scores: pd.DataFrame, baselines: dict[str, dict]) -> dict:
 
 
 def write_plot_series(points: pd.DataFrame, out_dir: Path) -> None:
-    """One CSV per trade-off series (`dvc plots` draws one line per file): each setting's baseline and curves."""
+    """One CSV per setting for `dvc plots` (one plot each): its baseline and every curve's valid runs.
+
+    Column `series` names the curve ("Ω_syn p=1", "ann2snn T=5", "baseline"; the
+    plot's colour), rows are in the paper's method order, then λ' (the order a
+    curve's points are joined in), then seed.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    columns = ["energy_ratio", "test_accuracy", "lam_norm", "seed"]
-    baselines = points[points["method"] == "baseline"]
-    for setting, rows in baselines.groupby("setting"):
-        rows[columns].to_csv(out_dir / f"{setting}_baseline.csv", index=False)
+    columns = ["setting", "series", "lam_norm", "seed", "energy_ratio", "test_accuracy"]
+    valid = ~points["diverged"].astype(bool)
+    parts = [points[(points["method"] == "baseline") & valid].assign(series="baseline")]
     for curve in split_curves(points):
         rows = points[(points["setting"] == curve.setting) & (points["method"] == curve.method)
-                      & (points["T"] == curve.T) & ~points["diverged"].astype(bool)]
+                      & (points["T"] == curve.T) & valid]
         if curve.method != "ann2snn":
             rows = rows[rows["p"] == curve.p]
-        name = curve.method if curve.method != "ann2snn" else f"ann2snn_T{curve.T}"
-        suffix = "" if curve.method == "ann2snn" else f"_p{curve.p:g}"
-        rows.sort_values("energy_ratio")[columns].to_csv(out_dir / f"{curve.setting}_{name}{suffix}.csv",
-                                                         index=False)
+        parts.append(rows.sort_values(["lam_norm", "seed"]).assign(series=curve.label))
+    series = pd.concat(parts, ignore_index=True)[columns]
+    for setting, rows in series.groupby("setting", sort=True):
+        write_atomic(out_dir / f"{setting}.csv", rows.to_csv(index=False))
 
 
 def curve_histories(artifacts: Path, baselines: dict[str, dict], lam_norms: list[float]
@@ -97,9 +101,14 @@ def curve_histories(artifacts: Path, baselines: dict[str, dict], lam_norms: list
     return histories
 
 
-def write_curve_series(histories: dict[str, pd.DataFrame], out_dir: Path) -> None:
-    """One CSV per training-curve series for `dvc plots`, named in ASCII after its label."""
+def write_curve_series(histories: dict[str, pd.DataFrame], out_dir: Path, setting: str) -> None:
+    """`histories` (of `curve_histories`) as one CSV for `dvc plots`, `out_dir/<setting>.csv`, one line per run.
+
+    Columns: setting, run (the history's label, the plot's colour), then the history's own columns.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    for label, history in histories.items():
-        name = re.sub(r"[^A-Za-z0-9.]+", "_", label.replace("Ω", "omega").replace("λ'", "lam")).strip("_")
-        history.to_csv(out_dir / f"{name}.csv", index=False)
+    rows = [history.assign(setting=setting, run=label) for label, history in histories.items()]
+    if rows:
+        table = pd.concat(rows, ignore_index=True)
+        table = table[["setting", "run", *(c for c in table.columns if c not in ("setting", "run"))]]
+        write_atomic(out_dir / f"{setting}.csv", table.to_csv(index=False))
