@@ -83,3 +83,8 @@ def test_run_products_are_named_in_one_module():
             if any(f'"{name}"' in line and "RESULTS /" not in line for line in path.read_text().splitlines()):
                 spelled.setdefault(name, []).append(path.name)
     assert all(places == ["rundir.py"] for places in spelled.values()), spelled
+
+
+def test_dvc_trains_one_stage_per_registered_penalty():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert stages["train"]["matrix"]["penalty"] == list(PENALTIES)  # DVC cannot read the registry itself
