@@ -25,6 +25,7 @@ penalty is the mean of Ω_syn over its examples (Ω is not divided by T).
 """
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -94,13 +95,18 @@ def _window_sums(pool: nn.Module, x: Tensor, like: Tensor) -> Tensor:
     return out.reshape(like.shape)
 
 
-def _reshapes() -> tuple[type, ...]:
-    """Peer layers that only reshape (sinabs' time flattening)."""
-    try:
-        from sinabs.layers import FlattenTime, UnflattenTime
-    except ImportError:
-        return ()
-    return (FlattenTime, UnflattenTime)
+def _peer_passive() -> tuple[type, ...]:
+    """Peer layers a spike passes unchanged in eval mode: sinabs' time (un)flattening and
+    spikingjelly's dropouts (their mask is shared over steps, identity in eval)."""
+    found: list[type] = []
+    for module, names in (("sinabs.layers", ("FlattenTime", "UnflattenTime")),
+                          ("spikingjelly.activation_based.layer", ("Dropout", "Dropout2d"))):
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue
+        found += [getattr(mod, n) for n in names if hasattr(mod, n)]
+    return tuple(found)
 
 
 def _check_layers(model: nn.Module, spiking: Sequence[str]) -> None:
@@ -109,7 +115,7 @@ def _check_layers(model: nn.Module, spiking: Sequence[str]) -> None:
         if name in spiking or any(name.startswith(s + ".") for s in spiking if s):
             continue
         problem = None
-        if not list(m.children()) and not isinstance(m, _SUPPORTED + _reshapes()):
+        if not list(m.children()) and not isinstance(m, _SUPPORTED + _peer_passive()):
             problem = "not a layer a spike can be counted through (conv2d, linear, pools, BN, dropout, reshapes)"
         elif isinstance(m, nn.MaxPool2d) and (m.dilation not in (1, (1, 1)) or m.return_indices):
             problem = "max pool with dilation or indices"
