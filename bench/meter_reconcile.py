@@ -28,10 +28,15 @@ paper's `padded` one), spikingjelly's `op_counter.SynOpCounter`, NeuroBench's
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
 import torch
 from torch import Tensor, nn
 
-from pipeline.meter import CostModel, SynapticEnergy
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's pipeline
+
+from pipeline.meter import CostModel, SynapticEnergy  # noqa: E402
 
 try:
     from neurobench.metrics.workload import SynapticOperations

@@ -275,6 +275,8 @@ class SynapticEnergy:
         self._records: dict[str, list[Tensor]] = {name: [] for name in self.names}
         self._checked: set[str] = set()
         self._dense_macs_total = 0.0
+        self._version = 0
+        self._cache: dict[str, tuple[int, Tensor]] = {}
         self._handles = [m.register_forward_hook(self._recorder(name, m, adapter))
                          for name, m, adapter in self.layers]
         if cost.mac_pj is not None:
@@ -291,6 +293,7 @@ class SynapticEnergy:
                 _check_counts(name, module, s)
                 self._checked.add(name)
             records.append(adapter.time_major(module, s))
+            self._version += 1
         return hook
 
     def _dense_counter(self, name: str):
@@ -305,6 +308,7 @@ class SynapticEnergy:
         for records in self._records.values():
             records.clear()
         self._dense_macs_total = 0.0
+        self._version += 1
 
     def close(self) -> None:
         """Remove the hooks."""
@@ -346,14 +350,33 @@ class SynapticEnergy:
             total = total + r.sum(0)
         return total
 
+    def _events(self, name: str) -> Tensor:
+        """Σ_t Σ_i ψ_{l,i} s_{l,i,t} of each example for layer `name` → [B] (differentiable), the
+        detached values kept until the next recorded call so a readout after the penalty is free."""
+        value = omega([self._per_example(name)], [self.psi[name]], "syn", 1.0)
+        self._cache[name] = (self._version, value.detach())
+        return value
+
+    def _events_detached(self, name: str) -> Tensor:
+        version, value = self._cache.get(name, (-1, None))
+        if version != self._version:
+            with torch.no_grad():
+                value = self._events(name)
+        return value
+
+    def _recorded(self) -> list[str]:
+        self.steps()
+        return [n for n in self.names if self._records[n]]
+
     def omega(self, kind: str = "syn", p: float = 1.0) -> Tensor:
         """Ω_kind of each recorded example, summed over steps (Eqs. 13–14, 18, 19) → [B].
 
         For p = 1 the steps are summed first (one pass); for p > 1 each step's s^p counts.
         """
         check_penalty(kind, p)
-        self.steps()
-        names = [n for n in self.names if self._records[n]]
+        names = self._recorded()
+        if kind == "syn" and p == 1:
+            return sum(self._events(n) for n in names)
         psi = [self.psi[n] for n in names]
         if p == 1:
             return omega([self._per_example(n) for n in names], psi, kind, p)
@@ -375,28 +398,39 @@ class SynapticEnergy:
 
     @torch.no_grad()
     def synaptic_events(self) -> dict[str, float]:
-        """Per layer, E_x[Σ_t Σ_i ψ_{l,i} s_{l,i,t}]: synaptic events per example (multiplicity k counts k)."""
+        """Per layer, E_x[Σ_t Σ_i ψ_{l,i} s_{l,i,t}]: synaptic events per example (multiplicity k counts k).
+
+        Each example's sum is taken in the spikes' dtype (exact in float32 up to 2^24 events per
+        example and layer), the mean over examples in float64; Ω_syn uses the same numbers.
+        """
         b = self.examples()
-        return {n: float(omega([self._per_example(n).double()], [self.psi[n]], "syn", 1.0).sum()) / b
-                for n in self.names if self._records[n]}
+        return {n: float(self._events_detached(n).double().sum()) / b for n in self._recorded()}
 
     @torch.no_grad()
     def report(self) -> dict[str, Any]:
         """Energy per example in pJ under `cost` and its parts; `energy_pj` is E_SNN (Eqs. 10–11)."""
         b, events = self.examples(), self.synaptic_events()
-        spikes = sum(float(self._per_example(n).double().sum()) for n in self.names if self._records[n]) / b
-        c = self.cost
-        parts = {
-            "synaptic_events": sum(events.values()),
-            "spikes": spikes,
-            "dense_macs": self._dense_macs_total / b if c.mac_pj is not None else 0.0,
-        }
-        energy = (c.ac_pj + c.weight_read_pj) * parts["synaptic_events"] + c.spike_io_pj * spikes
-        if c.mac_pj is not None:
-            energy += c.mac_pj * parts["dense_macs"]
-        return {"energy_pj": energy, "energy_pj_layers": {n: c.ac_pj * e for n, e in events.items()},
+        spikes = sum(float(self._per_example(n).double().sum()) for n in self._recorded()) / b
+        parts = {"synaptic_events": sum(events.values()), "spikes": spikes, "dense_macs": self._dense_per_example(b)}
+        return {"energy_pj": self._energy(parts), "energy_pj_layers": {n: self.cost.ac_pj * e for n, e in events.items()},
                 "steps": self.steps(), "examples": b, **parts}
 
+    def _dense_per_example(self, b: int) -> float:
+        return self._dense_macs_total / b if self.cost.mac_pj is not None else 0.0
+
+    def _energy(self, parts: dict[str, float]) -> float:
+        c = self.cost
+        return ((c.ac_pj + c.weight_read_pj) * parts["synaptic_events"] + c.spike_io_pj * parts["spikes"]
+                + (c.mac_pj or 0.0) * parts["dense_macs"])
+
+    @torch.no_grad()
     def energy_pj(self) -> float:
-        """E_SNN per example in pJ under the cost model (the paper's metric by default)."""
-        return self.report()["energy_pj"]
+        """E_SNN per example in pJ under the cost model (the paper's metric by default: E_AC × events).
+
+        Reads only what the cost model needs; right after `penalty()` the events are already known.
+        """
+        b = self.examples()
+        spikes = (sum(float(self._per_example(n).double().sum()) for n in self._recorded()) / b
+                  if self.cost.spike_io_pj else 0.0)
+        return self._energy({"synaptic_events": sum(self.synaptic_events().values()), "spikes": spikes,
+                             "dense_macs": self._dense_per_example(b)})
