@@ -178,3 +178,59 @@ def test_brute_force_oracle_matches_the_uniform_formula():
     conv = nn.Conv2d(2, 3, 3, padding=0, bias=False)  # interior neurons: Eq. 6 without padding
     psi = brute_psi((2, 8, 8), [[("conv", conv)]])
     assert float(psi[0, 3, 3]) == 3 * 9 and float(psi[0, 0, 0]) == 3
+
+
+@pytest.mark.parametrize("name", ["cnn7", "vgg11", "resnet18"])
+@pytest.mark.parametrize("convention", ["padded", "exact"])
+def test_derive_psi_agrees_with_the_pipelines_synapse_counts(name, convention):
+    """The general probe gives the pipeline's own ψ on the paper's models (pipeline.synapses)."""
+    from pipeline.models import create_model
+    from pipeline.synapses import synapse_counts
+
+    model = create_model(name, in_channels=1, input_size=32, num_classes=10, width=0.0625, psi=None)
+    ours, pipeline = derive_psi(model, (1, 1, 32, 32), convention), synapse_counts(model, (1, 32, 32), convention)
+    assert list(ours) == list(pipeline)
+    for layer_name in ours:
+        torch.testing.assert_close(ours[layer_name], pipeline[layer_name], rtol=0, atol=0)
+
+
+def test_single_step_loop_equals_multi_step():
+    """spikingjelly step by step (step_mode "s", state kept between calls) meters like multi-step."""
+    from spikingjelly.activation_based import functional
+
+    case = jelly_case(3)
+    case.model.eval()  # BN statistics of T·B examples at once or B per step would differ in training
+    x = case.make_input(BATCH)
+    meter = SynapticEnergy(case.model, case.input_shape)
+    with meter:
+        case.run(x)
+        multi, omega_multi = meter.report(), meter.omega().detach()
+    meter.close()
+    functional.set_step_mode(case.model, "s")
+    single = SynapticEnergy(case.model, (1, 1, 8, 8))
+    functional.reset_net(case.model)
+    with single:
+        for t in range(3):
+            case.model(x[t])
+        assert single.steps() == 3
+        assert single.report()["synaptic_events"] == pytest.approx(multi["synaptic_events"], rel=1e-12)
+        torch.testing.assert_close(single.omega().detach(), omega_multi)
+
+
+@pytest.mark.parametrize("kind", ["IAF", "LIF"])
+def test_sinabs_batch_time_layout(kind):
+    """sinabs IAF/LIF take [B, T, …]: the meter reads them as T steps of B examples."""
+    from sinabs import layers as sl
+
+    torch.manual_seed(0)
+    neuron = sl.IAF() if kind == "IAF" else sl.LIF(tau_mem=torch.tensor(5.0))
+    model = nn.Sequential(nn.Linear(6, 5, bias=False), neuron, nn.Linear(5, 3, bias=False))
+    meter = SynapticEnergy(model, (1, 4, 6))
+    assert torch.equal(meter.psi["1"], torch.full((5,), 3.0))
+    x = torch.rand(BATCH, 4, 6) * 20
+    with meter:
+        neuron.reset_states()
+        model(x)
+        s = meter.spikes()["1"]
+        assert s.shape == (4, BATCH, 5) and float(s.detach().sum()) > 0
+        assert meter.report()["synaptic_events"] == pytest.approx(3 * float(s.sum()) / BATCH)
