@@ -127,7 +127,8 @@ def _check_layers(model: nn.Module, spiking: Sequence[str]) -> None:
 
 def _check_counts(name: str, module: nn.Module, s: Tensor) -> None:
     s = s.detach()
-    if s.is_floating_point() and (not torch.isfinite(s).all() or not torch.equal(s, s.floor())) or (s < 0).any():
+    non_integer = s.is_floating_point() and (not bool(torch.isfinite(s).all()) or not torch.equal(s, s.floor()))
+    if non_integer or bool((s < 0).any()):
         raise MeterError(f"spiking layer {name!r} ({type(module).__name__}) output is not a spike count "
                          "(non-integer or negative values)")
 
@@ -380,7 +381,8 @@ class SynapticEnergy:
         psi = [self.psi[n] for n in names]
         if p == 1:
             return omega([self._per_example(n) for n in names], psi, kind, p)
-        spikes = [self.spikes()[n] for n in names]  # [T, B, *n] → [B, T·n] against ψ repeated T times
+        recorded = self.spikes()
+        spikes = [recorded[n] for n in names]  # [T, B, *n] → [B, T·n] against ψ repeated T times
         return omega([s.transpose(0, 1) for s in spikes],
                      [w.expand(s.shape[0], *w.shape) for w, s in zip(psi, spikes)], kind, p)
 
