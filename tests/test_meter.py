@@ -77,7 +77,7 @@ def test_multi_spike_counts_k_times_psi():
         assert max(float(s.detach().max()) for s in spikes.values()) > 1  # sinabs' MultiSpike fired k > 1
         counts = sum(float((s.detach().sum((0, 1)) * meter.psi[n]).sum()) for n, s in spikes.items())
         assert meter.report()["synaptic_events"] == pytest.approx(counts / BATCH, rel=1e-12)
-        assert 0.9 * float(meter.omega("syn", 1).double().mean()) == pytest.approx(meter.energy_pj(), rel=1e-9)
+        assert 0.9 * float(meter.omega("syn", 1).detach().double().mean()) == pytest.approx(meter.energy_pj(), rel=1e-9)
 
 
 def test_penalty_gradient_reaches_the_peer_surrogate(case):
