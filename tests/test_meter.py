@@ -233,4 +233,4 @@ def test_sinabs_batch_time_layout(kind):
         model(x)
         s = meter.spikes()["1"]
         assert s.shape == (4, BATCH, 5) and float(s.detach().sum()) > 0
-        assert meter.report()["synaptic_events"] == pytest.approx(3 * float(s.sum()) / BATCH)
+        assert meter.report()["synaptic_events"] == pytest.approx(3 * float(s.detach().sum()) / BATCH)
