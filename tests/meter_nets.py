@@ -103,14 +103,14 @@ def jelly_case(T: int = 3) -> Case:
 
 
 class JellyBranches(nn.Module):
-    """spikingjelly multi-step with SeqToANNContainer, a residual add and a concatenation."""
+    """spikingjelly multi-step with SeqToANNContainer, a ParametricLIF, a residual add and a concatenation."""
 
     def __init__(self) -> None:
         super().__init__()
         self.conv1 = layer.SeqToANNContainer(nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4))
         self.sn1 = neuron.IFNode(step_mode="m")
         self.conv2 = layer.SeqToANNContainer(nn.Conv2d(4, 4, 3, padding=1, bias=False))
-        self.sn2 = neuron.IFNode(step_mode="m")
+        self.sn2 = neuron.ParametricLIFNode(step_mode="m")
         self.conv3 = layer.SeqToANNContainer(nn.Conv2d(8, 2, 3, stride=2, padding=1, bias=False))
         self.sn3 = neuron.IFNode(step_mode="m")
         self.fc = layer.SeqToANNContainer(nn.AvgPool2d(2), nn.Flatten(), nn.Linear(2 * 2 * 2, 3, bias=False))

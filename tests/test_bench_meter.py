@@ -4,6 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytest.importorskip("spikingjelly")  # a peer: requirements-peers.txt
+pytest.importorskip("sinabs")  # a peer: requirements-peers.txt
+pytest.importorskip("neurobench")  # a peer: requirements-peers.txt
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 

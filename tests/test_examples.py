@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("spikingjelly")  # a peer: requirements-peers.txt
+pytest.importorskip("snntorch")  # a peer: requirements-peers.txt
+pytest.importorskip("sinabs")  # a peer: requirements-peers.txt
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
 

@@ -9,6 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+pytest.importorskip("spikingjelly")  # a peer: requirements-peers.txt
+pytest.importorskip("sinabs")  # a peer: requirements-peers.txt
+pytest.importorskip("neurobench")  # a peer: requirements-peers.txt
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 from meter_reconcile import (jelly_net, neurobench_counts, ours_counts, sinabs_counts,  # noqa: E402
