@@ -143,6 +143,9 @@ class _Probe:
 
 def _probe(model: nn.Module, input_shape: tuple[int, ...], layers: list[tuple[str, nn.Module, NeuronAdapter]],
            convention: str) -> _Probe:
+    """One forward pass of zeros shaped `input_shape` in which every spiking layer emits an all-ones
+    leaf and every conv/FC adds up an all-ones copy of itself applied to its input (pipeline.synapses);
+    ψ is the gradient of that sum at each leaf, read at step 0, example 0 (and checked equal elsewhere)."""
     leaves: dict[str, list[Tensor]] = {name: [] for name, _, _ in layers}
     events: list[Tensor] = []
     dense: dict[str, float] = {}
