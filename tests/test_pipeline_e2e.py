@@ -41,11 +41,15 @@ def repo(tmp_path_factory):
     return repo
 
 
-def run(repo: Path, *args: str) -> str:
+def attempt(repo: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
-    done = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
+    return subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
+
+
+def run(repo: Path, *args: str) -> str:
+    done = attempt(repo, *args)
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout + done.stderr
 
@@ -81,6 +85,6 @@ def test_repro_then_experiment_then_plots(repo):
 
     params = repo / "params.yaml"
     params.write_text(params.read_text() + "trian: {epochs: 3}\n")  # a misspelled section
-    done = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=repo, capture_output=True, text=True)
+    done = attempt(repo, sys.executable, "-m", "dvc", "repro")
     assert done.returncode != 0 and "error: unknown params section 'trian'" in done.stderr
     assert "Running stage 'check'" in done.stdout and "Running stage 'split'" not in done.stdout
