@@ -10,7 +10,7 @@ import pandas as pd
 
 from pipeline.data import DataError
 from pipeline.fileio import write_atomic
-from pipeline.runs.plans import Plan, describe, point_row
+from pipeline.runs.plans import Plan, baseline_energy, describe, point_row
 from pipeline.runs.store import export_runs, run_all
 
 __all__ = ["ARTIFACTS", "BASELINES", "CHECKED", "HEADLINE", "RESULTS", "SPLITS", "load_baselines", "run_plan", "run_stage",
@@ -43,8 +43,8 @@ def write_rows(rows: list[dict], path: Path) -> None:
 
 
 def write_points(plan: Plan, metrics: list[dict], baselines: dict[str, dict], path: Path) -> None:
-    """One CSV row per run, energies relative to each setting's baseline."""
-    write_rows([point_row(name, cfg, m, baselines[name]["energy_pj"]) for (name, cfg), m in zip(plan, metrics)],
+    """One CSV row per run, energies relative to each setting's baseline (NaN where it diverged)."""
+    write_rows([point_row(name, cfg, m, baseline_energy(baselines[name])) for (name, cfg), m in zip(plan, metrics)],
                path)
 
 
