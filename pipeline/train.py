@@ -364,6 +364,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, DataError, PathError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the disk, not the input: a full disk, a file changed under the run
+        print(f"error: {type(e).__name__}: {one_line(e)}; finished epochs are in the checkpoint, rerun to resume",
+              file=sys.stderr)
+        return 1
     except RunInterrupted as e:
         print(e.advice(), file=sys.stderr)
         return 130

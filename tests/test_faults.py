@@ -123,6 +123,27 @@ def test_exponent_lam_norms_pass_in_params_and_config_files(repo, capsys):
     assert (cfg.lam_norm, cfg.weight_decay) == (1000.0, 1e-4)
 
 
+def test_missing_upstream_artifact_is_one_line_exit_1(repo, capsys):
+    code, err = stage("score", capsys)
+    assert code == 1 and err.startswith("error: FileNotFoundError: ") and "baseline.json" in err
+    assert err.count("\n") == 1
+
+
+def test_full_disk_mid_run_is_one_line_exit_1_and_keeps_the_checkpoint(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    assert train.train_run(RunConfig.from_dict(CFG), out, stop_after=1) is None
+    before = (out / CHECKPOINT).read_bytes()
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(train, "write_atomic", full)
+    assert train.main([*ARGS, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device" in err and "rerun to resume" in err
+    assert (out / CHECKPOINT).read_bytes() == before
+
+
 @pytest.mark.parametrize("where", ["existing_file", "proc", "split_proc"])
 def test_unwritable_paths_are_one_line_before_training(tmp_path, capsys, where, monkeypatch):
     (tmp_path / "existing_file").write_text("keep me")
