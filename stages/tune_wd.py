@@ -3,8 +3,7 @@ import json
 
 from pipeline.fileio import write_atomic
 from pipeline.runs.params import load_params
-from pipeline.runs.plans import choose_baseline, tune_wd_plan
-from pipeline.runs.results import warn_skipped
+from pipeline.runs.plans import choose_baseline, tune_wd_plan, warn_skipped
 from pipeline.runs.stage import BASELINES, SPLITS, run_plan, run_stage, write_points
 
 

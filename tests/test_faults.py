@@ -29,8 +29,8 @@ from pipeline.cli import add_config_arguments, config_from_args
 from pipeline.config import RunConfig
 from pipeline.rundir import CHECKPOINT, HISTORY, METRICS
 from pipeline.runs.params import load_params
-from pipeline.runs.plans import (ann2snn_plan, baseline_energy, choose_baseline, grid_plan, grid_references, penalty_plan,
-                                 point_row, tune_wd_plan)
+from pipeline.runs.plans import (ann2snn_plan, baseline_energy, choose_baseline, grid_plan, grid_references,
+                                 penalty_plan, point_row, tune_wd_plan)
 from pipeline.runs.results import SKIPPED_NOTE
 from pipeline.runs.stage import write_points, write_rows
 from pipeline.runs.store import run_id
@@ -244,8 +244,10 @@ sys.exit(t.main(sys.argv[1:]))
 
 def _start_held(out: Path, epoch: int, log: Path) -> subprocess.Popen:
     """`python -m pipeline.train` (through `main`) that waits at the start of `epoch`, once it is there."""
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW, *ARGS, "--out", str(out)], env={**ENV, "SLOW_EPOCH": str(epoch)},
-                            stdout=subprocess.DEVNULL, stderr=log.open("w"), cwd=out.parent)
+    with log.open("w") as stderr:  # the child keeps its own copy of the file
+        proc = subprocess.Popen([sys.executable, "-c", _SLOW, *ARGS, "--out", str(out)],
+                                env={**ENV, "SLOW_EPOCH": str(epoch)}, stdout=subprocess.DEVNULL, stderr=stderr,
+                                cwd=out.parent)
     deadline = time.monotonic() + 90
     while "holding in epoch" not in log.read_text():
         assert proc.poll() is None, log.read_text()
@@ -316,7 +318,8 @@ def _fake_artifacts(params: dict, broken: str) -> None:
                               "val_accuracy": [0.3, 0.5], "rate_mean": [0.2, 0.1], "lam": [0.1, 0.2]}
                              ).to_csv(run_dir / HISTORY, index=False)
     plan = ann2snn_plan(settings, params, "artifacts/splits", baselines)
-    write_rows([point_row(name, cfg, {**_fake_metrics(i), "T": T}, baseline_energy(baselines[name]), curve="ann2snn", T=T)
+    write_rows([point_row(name, cfg, {**_fake_metrics(i), "T": T}, baseline_energy(baselines[name]),
+                          curve="ann2snn", T=T)
                 for i, (name, cfg) in enumerate(plan) for T in params["ann2snn"]["T"]], art / "ann2snn" / "points.csv")
     plan = grid_plan(settings, params, "artifacts/splits")
     runs = [_fake_metrics(i, name == broken and cfg.lam == cfg.weight_decay == cfg.bn_decay == 0)

@@ -7,6 +7,7 @@ its keys (dataset, model, optimizer, surrogate, …) and the pipeline-wide
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import statistics
 from pathlib import Path
@@ -16,8 +17,11 @@ from pipeline.config import RunConfig
 from pipeline.runs.params import setting_config
 from pipeline.runs.store import run_id
 
-__all__ = ["Plan", "ann2snn_plan", "baseline_energy", "choose_baseline", "common_keys", "describe", "grid_plan", "grid_references", "method",
-           "penalty_plan", "point_row", "split_path", "tune_wd_plan"]
+__all__ = ["Plan", "ann2snn_plan", "baseline_energy", "choose_baseline", "common_keys", "describe",
+           "diverged_baselines", "grid_plan", "grid_references", "method", "penalty_plan", "point_row", "split_path",
+           "tune_wd_plan", "warn_skipped"]
+
+log = logging.getLogger(__name__)
 
 Plan = list[tuple[str, RunConfig]]
 _CONVERSION_KEYS = ("neuron", "encoding", "ann_test_accuracy", "ann_energy_pj")  # converted runs only
@@ -92,6 +96,20 @@ def choose_baseline(plan: Plan, metrics: Sequence[dict]) -> dict[str, dict]:
             "sweep": {str(wd): acc for wd, acc in mean.items()},
         }
     return chosen
+
+
+def diverged_baselines(baselines: dict[str, dict]) -> list[str]:
+    """The settings whose tuned baseline diverged at every λ_WD (`choose_baseline`): no energy reference."""
+    return [name for name, base in baselines.items() if base.get("diverged")]
+
+
+def warn_skipped(baselines: dict[str, dict]) -> list[str]:
+    """`diverged_baselines`, reported in one warning line when there are any."""
+    skipped = diverged_baselines(baselines)
+    if skipped:
+        log.warning("warning: the tuned baseline of %s diverged at every λ_WD; its energy ratios are undefined, "
+                    "so its trade-off curves are skipped (the tables say so in their note column)", ", ".join(skipped))
+    return skipped
 
 
 def baseline_energy(baseline: dict) -> float:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from pipeline.penalties import PENALTIES
 from pipeline.rundir import HISTORY
+from pipeline.runs.plans import diverged_baselines, warn_skipped
 from pipeline.scoring import curve_key, split_curves
 from pipeline.train import HISTORY_COLUMNS
 
@@ -27,20 +28,6 @@ log = logging.getLogger(__name__)
 POINT_COLUMNS = ["setting", "method", "penalty", "p", "lam_norm", "seed", "T", "test_accuracy", "energy_ratio",
                  "energy_pj", "rate_mean", "rate_sum", "dead_rate", "diverged"]
 SKIPPED_NOTE = "baseline diverged at every λ_WD: energy ratios undefined, curves not scored"
-
-
-def diverged_baselines(baselines: dict[str, dict]) -> list[str]:
-    """The settings whose tuned baseline diverged at every λ_WD (`plans.choose_baseline`): no energy reference."""
-    return [name for name, base in baselines.items() if base.get("diverged")]
-
-
-def warn_skipped(baselines: dict[str, dict]) -> list[str]:
-    """`diverged_baselines`, reported in one warning line when there are any."""
-    skipped = diverged_baselines(baselines)
-    if skipped:
-        log.warning("warning: the tuned baseline of %s diverged at every λ_WD; its energy ratios are undefined, "
-                    "so its trade-off curves are skipped (the tables say so in their note column)", ", ".join(skipped))
-    return skipped
 
 
 def note_skipped(table: pd.DataFrame, skipped: list[str]) -> pd.DataFrame:
