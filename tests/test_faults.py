@@ -295,6 +295,12 @@ def _fake_metrics(i: int, diverged: bool = False) -> dict:
             "rate_sum": 1.0, "dead_rate": 0.2, "diverged": diverged, "epoch_seconds": 1.0}
 
 
+def _write_history(run_dir: Path) -> None:
+    run_dir.mkdir(parents=True)
+    pd.DataFrame({"epoch": [1, 2], "loss": [2.0, 1.0], "train_accuracy": [0.3, 0.6], "val_accuracy": [0.3, 0.5],
+                  "rate_mean": [0.2, 0.1], "lam": [0.1, 0.2]}).to_csv(run_dir / HISTORY, index=False)
+
+
 def _fake_artifacts(params: dict, broken: str) -> None:
     """Every training stage's outputs for `params`, made up; setting `broken`'s baseline diverged at every λ_WD
     (in epoch 1: no history) and so did its Ω_syn run at the largest λ'."""
@@ -305,6 +311,9 @@ def _fake_artifacts(params: dict, broken: str) -> None:
     (art / "tune_wd" / "baseline.json").write_text(json.dumps(baselines))
     write_points(tune, [_fake_metrics(i, name == broken) for i, (name, _) in enumerate(tune)], baselines,
                  art / "tune_wd" / "points.csv")
+    for name, cfg in tune:
+        if name != broken:
+            _write_history(art / "tune_wd" / "runs" / run_id(cfg))
     top = max(params["penalty"]["lam_norms"])
     for kind in ("syn", "total", "balance"):
         plan = penalty_plan(settings, params, "artifacts/splits", kind, baselines)
@@ -312,11 +321,7 @@ def _fake_artifacts(params: dict, broken: str) -> None:
         write_points(plan, runs, baselines, art / "train" / kind / "points.csv")
         for (name, cfg), m in zip(plan, runs):
             if kind == "syn" and not m["diverged"]:
-                run_dir = art / "train" / "syn" / "runs" / run_id(cfg)
-                run_dir.mkdir(parents=True)
-                pd.DataFrame({"epoch": [1, 2], "loss": [2.0, 1.0], "train_accuracy": [0.3, 0.6],
-                              "val_accuracy": [0.3, 0.5], "rate_mean": [0.2, 0.1], "lam": [0.1, 0.2]}
-                             ).to_csv(run_dir / HISTORY, index=False)
+                _write_history(art / "train" / "syn" / "runs" / run_id(cfg))
     plan = ann2snn_plan(settings, params, "artifacts/splits", baselines)
     write_rows([point_row(name, cfg, {**_fake_metrics(i), "T": T}, baseline_energy(baselines[name]),
                           curve="ann2snn", T=T)
@@ -330,7 +335,7 @@ def _fake_artifacts(params: dict, broken: str) -> None:
 
 def test_a_diverged_baseline_skips_its_curves_with_one_warning(repo, capsys, caplog):
     def change(p):
-        p["settings"].append({**p["settings"][0], "name": "steady"})
+        p["settings"].append({**p["settings"][0], "name": "steady", "lr": 0.01})
         p["figures"]["models"] = ["cnn7"]
     edit(repo / "params.yaml", change)
     params = load_params(["settings", "compute", "data", "train", "tune_wd", "penalty", "grid", "ann2snn"])
@@ -366,9 +371,21 @@ def test_a_diverged_baseline_skips_its_curves_with_one_warning(repo, capsys, cap
 
 
 def test_score_stage_warning_is_one_stderr_line_in_a_real_process(repo):
-    edit(repo / "params.yaml", lambda p: p["settings"].append({**p["settings"][0], "name": "steady"}))
+    edit(repo / "params.yaml", lambda p: p["settings"].append({**p["settings"][0], "name": "steady", "lr": 0.01}))
     params = load_params(["settings", "compute", "data", "train", "tune_wd", "penalty", "grid", "ann2snn"])
     _fake_artifacts(params, params["settings"][0]["name"])
     done = subprocess.run([sys.executable, "stages/score.py"], cwd=repo, env=ENV, capture_output=True, text=True)
     assert done.returncode == 0 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "diverged at every λ_WD" in done.stderr
+
+
+def test_without_divergence_the_tables_keep_their_columns(repo, capsys, caplog):
+    edit(repo / "params.yaml", lambda p: p["figures"].update(models=["cnn7"]))
+    params = load_params(["settings", "compute", "data", "train", "tune_wd", "penalty", "grid", "ann2snn"])
+    _fake_artifacts(params, broken="")
+    with caplog.at_level("WARNING"):
+        assert stage("score", capsys) == (0, "") and stage("figures", capsys) == (0, "")
+    assert _warnings(caplog) == []
+    for table in ("tradeoff_points", "tradeoff_scores", "method_comparison"):
+        assert "note" not in pd.read_csv(repo / "results" / "tables" / f"{table}.csv").columns
+    assert len(list((repo / "results" / "plots" / "curves").iterdir())) == 4  # baseline and three λ'
