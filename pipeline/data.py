@@ -106,9 +106,30 @@ def _load_digits() -> tuple[torch.Tensor, torch.Tensor]:
     return F.pad(x, (2, 2, 2, 2)), torch.tensor(d.target, dtype=torch.long)
 
 
+def _download_paths(cls: type, root: Path) -> list[Path]:
+    """What a torchvision download of `cls` creates under `root`, parents before children."""
+    if hasattr(cls, "resources"):  # MNIST family: <root>/<Class>/raw/<archive>
+        raw = root / cls.__name__ / "raw"
+        return [root, root / cls.__name__, raw, *(raw / file for file, _ in cls.resources)]
+    return [root, root / cls.base_folder, root / cls.filename]  # CIFAR: <root>/<archive> and its folder
+
+
+def _remove_leftovers(created: list[Path]) -> None:
+    """Undo a failed download: remove the files it started and the directories it made, if they are empty."""
+    for path in reversed(created):
+        try:
+            if path.is_dir():
+                path.rmdir()  # only when empty: never anything the user put there
+            elif path.exists():
+                path.unlink()
+        except OSError:
+            pass
+
+
 def _load_torchvision(name: str, root: Path, train: bool, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Official train or test set through torchvision's own readers, as uint8 [N, C, 32, 32]."""
     cls = _TORCHVISION[name]
+    new = [p for p in _download_paths(cls, root) if not p.exists()]
     try:
         try:
             ds = cls(str(root), train=train, download=False)
@@ -117,6 +138,7 @@ def _load_torchvision(name: str, root: Path, train: bool, download: bool) -> tup
                 raise
             ds = cls(str(root), train=train, download=True)
     except Exception as e:  # noqa: BLE001 - any reader/network failure becomes the one-line DataError
+        _remove_leftovers(new)
         raise DataError(
             f"dataset '{name}' not found or unreadable in {root} ({one_line(e)}); {INFO[name].fix}"
         ) from None

@@ -162,14 +162,17 @@ def plot_training_curves(histories: dict[str, pd.DataFrame], path_stem: Path) ->
 
     A history has columns epoch, loss, train_accuracy, val_accuracy, rate_mean,
     lam (accuracy and rate as fractions, shown in %); labels read like
-    "Ω_syn λ'=8".
+    "Ω_syn λ'=8". An empty history (a run that diverged in its first epoch)
+    is a legend entry marked "no finished epoch".
     """
-    series = {label: history for label, history in histories.items() if not history.empty}
-    if not series:
+    if all(history.empty for history in histories.values()):
         return _no_data(path_stem, "training curves")
     fig = Figure(figsize=(14, 4), layout="constrained")
     axes = fig.subplots(1, len(_HISTORY_PANELS))
-    for i, (label, history) in enumerate(series.items()):
+    for i, (label, history) in enumerate(histories.items()):
+        if history.empty:
+            axes[0].plot([], [], label=f"{label} (no finished epoch)", **_style(i))
+            continue
         missing = [c for c in ("epoch", *(column for column, _, _ in _HISTORY_PANELS)) if c not in history.columns]
         if missing:
             raise ValueError(f"history {label!r} lacks columns {missing}")

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 
-__all__ = ["PathError", "one_line", "probe_writable", "write_atomic"]
+__all__ = ["PathError", "one_line", "probe_writable", "set_aside", "write_atomic"]
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -44,3 +45,19 @@ def probe_writable(directory: Path | str, what: str) -> None:
     except OSError as e:
         raise PathError(f"{what} {directory} is not a writable directory ({type(e).__name__}: {one_line(e)}); "
                         "choose another path") from None
+
+
+def set_aside(path: Path | str) -> Path:
+    """Rename a damaged file (or a directory standing where a file belongs) to `<name>.bad-<UTC time>` beside it.
+
+    Nothing is deleted: the caller reports the new name in one line and writes a fresh file.
+    """
+    path = Path(path)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.bad-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.bad-{stamp}-{n}")
+    os.replace(path, target)
+    return target

@@ -35,14 +35,14 @@ from pipeline.cli import add_config_arguments, config_from_args
 from pipeline.config import NON_RESULT_KEYS, ConfigError, RunConfig
 from pipeline.data import INFO, DataError, load_datasets, make_loaders
 from pipeline.energy import ActivityMeter
-from pipeline.fileio import PathError, probe_writable, write_atomic
+from pipeline.fileio import PathError, one_line, probe_writable, set_aside, write_atomic
 from pipeline.models import create_model
 from pipeline.neuron import NEURON_KINDS, neurons
 from pipeline.penalties import batch_penalty, omega_all_firing
 from pipeline.rundir import CHECKPOINT, HISTORY, METRICS, MODEL, SPLIT
 
-__all__ = ["STATS", "Objective", "build_model", "evaluate", "l2_penalty", "lam_coefficient", "main", "run_device",
-           "train_run", "train_step"]
+__all__ = ["STATS", "Objective", "RunInterrupted", "build_model", "evaluate", "l2_penalty", "lam_coefficient", "main",
+           "run_device", "train_run", "train_step"]
 
 log = logging.getLogger(__name__)
 
@@ -187,20 +187,68 @@ def _history_csv(rows: Sequence[dict]) -> str:
     return buf.getvalue()
 
 
+_NUMBERS = ("test_accuracy", "val_accuracy", "energy_pj", "rate_mean", "rate_sum", "dead_rate", "epoch_seconds")
+
+
+def _metrics_problem(metrics: object) -> str | None:
+    """What makes `metrics` unusable as a finished run's metrics.json (None: nothing)."""
+    if not isinstance(metrics, dict):
+        return f"holds {type(metrics).__name__}, not a mapping"
+    missing = [k for k in (*_NUMBERS, "diverged", "config") if k not in metrics]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    bad = [k for k in _NUMBERS if isinstance(metrics[k], bool) or not isinstance(metrics[k], (int, float))]
+    bad += [k for k, kind in (("diverged", bool), ("config", dict)) if not isinstance(metrics[k], kind)]
+    return f"has a malformed {', '.join(bad)}" if bad else None
+
+
 def _finished(cfg: RunConfig, out_dir: Path) -> dict | None:
-    """The metrics of a finished run of `cfg` in `out_dir`, or None."""
+    """The metrics of a finished run of `cfg` in `out_dir`, or None.
+
+    A metrics.json that cannot be read or lacks a field the pipeline reads is set aside
+    (renamed `metrics.json.bad-<time>`, one warning line) and the run trains again; one
+    of a run with another config raises a ConfigError and is kept.
+    """
     path = out_dir / METRICS
     if not path.exists():
         return None
     try:
         metrics = json.loads(path.read_text())
-        stored = {k: v for k, v in metrics["config"].items() if k not in NON_RESULT_KEYS}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        log.warning("%s is unreadable (%s); running again", path, type(e).__name__)
+        problem = _metrics_problem(metrics)
+    except (OSError, ValueError) as e:
+        problem = f"is unreadable ({type(e).__name__}: {one_line(e, 80)})"
+    if problem is not None:
+        log.warning("%s %s; set aside as %s, training the run again", path, problem, set_aside(path).name)
         return None
+    stored = {k: v for k, v in metrics["config"].items() if k not in NON_RESULT_KEYS}
     if stored != cfg.identity():
         raise identity_mismatch(stored, cfg.identity(), path)
     return metrics
+
+
+def _clear_blockers(out_dir: Path) -> None:
+    """Set aside a directory standing where a run product belongs (it would fail the first write)."""
+    for name in (METRICS, CHECKPOINT, HISTORY, MODEL):
+        if (out_dir / name).is_dir():
+            log.warning("%s is a directory, not a file; set aside as %s", out_dir / name,
+                        set_aside(out_dir / name).name)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `train_run`. `epoch`: the last finished (checkpointed) epoch; None if the
+    interrupt came before the run directory was read."""
+
+    def __init__(self, epoch: int | None) -> None:
+        super().__init__(epoch)
+        self.epoch = epoch
+
+    def advice(self) -> str:
+        """The one line `python -m pipeline.train` prints."""
+        if self.epoch is None:
+            return "interrupted before training started; rerun the same command to start it"
+        if self.epoch == 0:
+            return "interrupted before epoch 1 finished (nothing to keep); rerun the same command to start again"
+        return f"interrupted after epoch {self.epoch}; rerun the same command to resume"
 
 
 def train_run(cfg: RunConfig, out_dir: Path | str, *, stop_after: int | None = None) -> dict | None:
@@ -208,15 +256,27 @@ def train_run(cfg: RunConfig, out_dir: Path | str, *, stop_after: int | None = N
 
     `stop_after` ends the call after that many epochs in total, as if
     interrupted (returns None); the next call resumes from the checkpoint.
+    Ctrl-C raises `RunInterrupted` (a KeyboardInterrupt) naming the last finished epoch.
     """
-    out_dir = Path(out_dir)
+    saved: dict[str, int] = {}  # "epoch": the last epoch on disk, once the checkpoint has been read
+    try:
+        return _train_run(cfg, Path(out_dir), stop_after, saved)
+    except KeyboardInterrupt:
+        raise RunInterrupted(saved.get("epoch")) from None
+
+
+def _train_run(cfg: RunConfig, out_dir: Path, stop_after: int | None, saved: dict[str, int]) -> dict | None:
     probe_writable(out_dir, "run directory")
+    _clear_blockers(out_dir)
     done = _finished(cfg, out_dir)
     if done is not None:
         return done
+    if cfg.split_file and not Path(cfg.split_file).exists():  # it will be written: fail now, not after loading
+        probe_writable(Path(cfg.split_file).parent, "split file directory")
     torch.set_num_threads(cfg.threads)
     device = run_device(cfg)
     run = resume(lambda: _fresh_run(cfg, device), cfg.identity(), out_dir / CHECKPOINT, cfg.epochs)
+    saved["epoch"] = run.epoch
     data = load_datasets(
         cfg.dataset, cfg.data_dir, split_seed=cfg.split_seed, split_file=cfg.split_file or out_dir / SPLIT,
         randaugment=cfg.randaugment, download=cfg.download, limit_train=cfg.limit_train,
@@ -250,6 +310,7 @@ def train_run(cfg: RunConfig, out_dir: Path | str, *, stop_after: int | None = N
                  epoch, cfg.epochs, stats["loss"], stats["train_accuracy"], val_acc, act["rate_mean"], seconds)
         write_atomic(out_dir / HISTORY, _history_csv(run.history))
         save_checkpoint(run, cfg.identity(), out_dir / CHECKPOINT)
+        saved["epoch"] = epoch
     return _finish(cfg, out_dir, run, test_loader, diverged, partial_seconds)
 
 
@@ -303,8 +364,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, DataError, PathError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume from the last finished epoch", file=sys.stderr)
+    except OSError as e:  # the disk, not the input: a full disk, a file changed under the run
+        print(f"error: {type(e).__name__}: {one_line(e)}; finished epochs are in the checkpoint, rerun to resume",
+              file=sys.stderr)
+        return 1
+    except RunInterrupted as e:
+        print(e.advice(), file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # before train_run started
+        print("interrupted before training started; rerun the same command to start it", file=sys.stderr)
         return 130
     keys = ("test_accuracy", "val_accuracy", "energy_pj", "rate_mean", "dead_rate", "diverged", "epoch_seconds")
     print(json.dumps({k: metrics[k] for k in keys}))

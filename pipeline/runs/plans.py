@@ -7,6 +7,7 @@ its keys (dataset, model, optimizer, surrogate, …) and the pipeline-wide
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import statistics
 from pathlib import Path
@@ -16,8 +17,11 @@ from pipeline.config import RunConfig
 from pipeline.runs.params import setting_config
 from pipeline.runs.store import run_id
 
-__all__ = ["Plan", "ann2snn_plan", "choose_baseline", "common_keys", "describe", "grid_plan", "grid_references", "method",
-           "penalty_plan", "point_row", "split_path", "tune_wd_plan"]
+__all__ = ["Plan", "ann2snn_plan", "baseline_energy", "choose_baseline", "common_keys", "describe",
+           "diverged_baselines", "grid_plan", "grid_references", "method", "penalty_plan", "point_row", "split_path",
+           "tune_wd_plan", "warn_skipped"]
+
+log = logging.getLogger(__name__)
 
 Plan = list[tuple[str, RunConfig]]
 _CONVERSION_KEYS = ("neuron", "encoding", "ann_test_accuracy", "ann_energy_pj")  # converted runs only
@@ -68,23 +72,49 @@ def tune_wd_plan(settings: Sequence[dict], params: dict, splits_dir: Path | str)
 
 
 def choose_baseline(plan: Plan, metrics: Sequence[dict]) -> dict[str, dict]:
-    """Per setting: the λ_WD with the best mean validation accuracy, and its mean energy and accuracy."""
+    """Per setting: the λ_WD with the best mean validation accuracy, and its mean energy and accuracy.
+
+    A λ_WD any of whose seeds diverged is not a candidate. When every λ_WD diverged the
+    best of them is recorded with `diverged: true`: its energy is no reference, so the
+    setting's energy ratios are NaN (`baseline_energy`) and its curves are not scored.
+    """
     by_setting: dict[str, dict[float, list[dict]]] = {}
     for (name, cfg), m in zip(plan, metrics):
         by_setting.setdefault(name, {}).setdefault(cfg.weight_decay, []).append(m)
     chosen = {}
     for name, sweep in by_setting.items():
         mean = {wd: statistics.fmean(m["val_accuracy"] for m in runs) for wd, runs in sweep.items()}
-        best = max(mean, key=lambda wd: (mean[wd], -wd))  # ties: the smaller λ_WD
+        stable = [wd for wd, runs in sweep.items() if not any(m.get("diverged") for m in runs)]
+        best = max(stable or mean, key=lambda wd: (mean[wd], -wd))  # ties: the smaller λ_WD
         runs = sweep[best]
         chosen[name] = {
             "weight_decay": best,
             "energy_pj": statistics.fmean(m["energy_pj"] for m in runs),
             "val_accuracy": mean[best],
             "test_accuracy": statistics.fmean(m["test_accuracy"] for m in runs),
+            "diverged": not stable,
             "sweep": {str(wd): acc for wd, acc in mean.items()},
         }
     return chosen
+
+
+def diverged_baselines(baselines: dict[str, dict]) -> list[str]:
+    """The settings whose tuned baseline diverged at every λ_WD (`choose_baseline`): no energy reference."""
+    return [name for name, base in baselines.items() if base.get("diverged")]
+
+
+def warn_skipped(baselines: dict[str, dict]) -> list[str]:
+    """`diverged_baselines`, reported in one warning line when there are any."""
+    skipped = diverged_baselines(baselines)
+    if skipped:
+        log.warning("warning: the tuned baseline of %s diverged at every λ_WD; its energy ratios are undefined, "
+                    "so its trade-off curves are skipped (the tables say so in their note column)", ", ".join(skipped))
+    return skipped
+
+
+def baseline_energy(baseline: dict) -> float:
+    """The E_SNN that a setting's energy ratios divide by: NaN when its baseline diverged (see `choose_baseline`)."""
+    return math.nan if baseline.get("diverged") else baseline["energy_pj"]
 
 
 def penalty_plan(settings: Sequence[dict], params: dict, splits_dir: Path | str, kind: str,
@@ -112,8 +142,8 @@ def grid_plan(settings: Sequence[dict], params: dict, splits_dir: Path | str) ->
 
 def grid_references(plan: Plan, metrics: Sequence[dict]) -> list[float]:
     """Per run of a `grid_plan`, E_SNN of the λ = λ_WD = B_BN = 0 run of its setting and seed (Sec. 4.2)."""
-    reference = {(name, cfg.seed): m["energy_pj"] for (name, cfg), m in zip(plan, metrics)
-                 if cfg.lam == cfg.weight_decay == cfg.bn_decay == 0}
+    reference = {(name, cfg.seed): math.nan if m.get("diverged") else m["energy_pj"]  # diverged: no reference
+                 for (name, cfg), m in zip(plan, metrics) if cfg.lam == cfg.weight_decay == cfg.bn_decay == 0}
     return [reference[name, cfg.seed] for name, cfg in plan]
 
 
@@ -134,7 +164,7 @@ def point_row(setting: str, cfg: RunConfig, metrics: dict, baseline_pj: float, *
     """One row of the trade-off/grid tables: what was run and what it measured.
 
     The energy ratio E_SNN / E_baseline is computed here and nowhere else (NaN when the baseline
-    spent no energy, e.g. it diverged silent: such points are dropped from the scores and counted).
+    spent no energy or is NaN, e.g. it diverged: such points are dropped from the scores and counted).
     """
     return {
         "setting": setting, "method": curve or method(cfg), "penalty": cfg.penalty,

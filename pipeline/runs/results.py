@@ -7,6 +7,7 @@ draws.
 """
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -15,23 +16,47 @@ import pandas as pd
 from pipeline.fileio import write_atomic
 from pipeline.penalties import PENALTIES
 from pipeline.rundir import HISTORY
+from pipeline.runs.plans import diverged_baselines, warn_skipped
 from pipeline.scoring import curve_key, split_curves
+from pipeline.train import HISTORY_COLUMNS
 
-__all__ = ["POINT_COLUMNS", "curve_histories", "headline", "tradeoff_points", "write_curve_series",
-           "write_plot_series"]
+__all__ = ["POINT_COLUMNS", "SKIPPED_NOTE", "curve_histories", "diverged_baselines", "headline", "note_skipped",
+           "tradeoff_points", "warn_skipped", "write_curve_series", "write_plot_series"]
+
+log = logging.getLogger(__name__)
 
 POINT_COLUMNS = ["setting", "method", "penalty", "p", "lam_norm", "seed", "T", "test_accuracy", "energy_ratio",
                  "energy_pj", "rate_mean", "rate_sum", "dead_rate", "diverged"]
+SKIPPED_NOTE = "baseline diverged at every λ_WD: energy ratios undefined, curves not scored"
+
+
+def note_skipped(table: pd.DataFrame, skipped: list[str]) -> pd.DataFrame:
+    """`table` with one row per skipped setting and a `note` column saying why it has no curves."""
+    if not skipped:
+        return table
+    notes = pd.DataFrame({"setting": skipped, "note": SKIPPED_NOTE})
+    noted = pd.concat([table.assign(note=""), notes], ignore_index=True)
+    text = [c for c in noted.columns if not pd.api.types.is_numeric_dtype(noted[c])]
+    return noted.fillna({c: "—" for c in text})
 
 
 def tradeoff_points(artifacts: Path, baselines: dict[str, dict]) -> pd.DataFrame:
-    """Every trade-off run: the tuned baselines, the three penalties' grids and the ann2snn rows."""
+    """Every trade-off run: the tuned baselines, the three penalties' grids and the ann2snn rows.
+
+    A setting whose baseline diverged (`diverged_baselines`) keeps its rows, with NaN energy
+    ratios and a `note` column saying why.
+    """
     tune = pd.read_csv(artifacts / "tune_wd" / "points.csv")
     tuned = tune[[baselines[s]["weight_decay"] == wd for s, wd in zip(tune["setting"], tune["weight_decay"])]]
     parts = [tuned, *(pd.read_csv(p) for p in sorted((artifacts / "train").glob("*/points.csv"))),
              pd.read_csv(artifacts / "ann2snn" / "points.csv")]
     points = pd.concat(parts, ignore_index=True)
-    return points[POINT_COLUMNS + [c for c in points.columns if c not in POINT_COLUMNS]]
+    points = points[POINT_COLUMNS + [c for c in points.columns if c not in POINT_COLUMNS]]
+    skipped = points["setting"].isin(diverged_baselines(baselines))
+    if skipped.any():
+        points = points.assign(note=skipped.map({True: SKIPPED_NOTE, False: ""}))
+        points.loc[skipped, "energy_ratio"] = math.nan
+    return points
 
 
 def headline(scores: pd.DataFrame, baselines: dict[str, dict]) -> dict:
@@ -80,24 +105,36 @@ def write_plot_series(points: pd.DataFrame, out_dir: Path) -> None:
 
 def curve_histories(artifacts: Path, baselines: dict[str, dict], lam_norms: list[float]
                     ) -> dict[str, pd.DataFrame]:
-    """Per-epoch histories of the first setting's tuned baseline and Ω_syn runs at `lam_norms` (first seed, p)."""
+    """Per-epoch histories of the first setting's tuned baseline and Ω_syn runs at `lam_norms` (first seed, p).
+
+    A run without a history (it diverged in epoch 1) gets an empty history, which the figure
+    shows as a legend entry only; all such runs are named in one warning line.
+    """
     setting = next(iter(baselines))
+    absent = []
 
     def first_seed(stage: str) -> pd.DataFrame:
         points = pd.read_csv(artifacts / stage / "points.csv")
         points = points[points["setting"] == setting]
         return points[points["seed"] == points["seed"].min()]
 
-    def history(stage: str, run_id: str) -> pd.DataFrame:
-        return pd.read_csv(artifacts / stage / "runs" / run_id / HISTORY)
+    def history(stage: str, row: pd.Series, label: str) -> pd.DataFrame:
+        path = artifacts / stage / "runs" / row["run_id"] / HISTORY
+        if path.is_file():
+            return pd.read_csv(path)
+        absent.append(f"{label} ({'diverged in epoch 1' if row['diverged'] else f'no {path}'})")
+        return pd.DataFrame(columns=HISTORY_COLUMNS)
 
     base = first_seed("tune_wd")
     base = base[base["weight_decay"] == baselines[setting]["weight_decay"]]
-    histories = {"baseline": history("tune_wd", base["run_id"].iloc[0])}
+    histories = {"baseline": history("tune_wd", base.iloc[0], "baseline")}
     syn = first_seed("train/syn")
     syn = syn[(syn["p"] == syn["p"].min()) & syn["lam_norm"].isin(lam_norms)]
     for _, row in syn.sort_values("lam_norm").iterrows():
-        histories[f"{PENALTIES['syn'].symbol} λ'={row['lam_norm']:g}"] = history("train/syn", row["run_id"])
+        label = f"{PENALTIES['syn'].symbol} λ'={row['lam_norm']:g}"
+        histories[label] = history("train/syn", row, label)
+    if absent:
+        log.warning("warning: no training curve for %s; shown in the legend only", ", ".join(absent))
     return histories
 
 
@@ -107,7 +144,8 @@ def write_curve_series(histories: dict[str, pd.DataFrame], out_dir: Path, settin
     Columns: setting, run (the history's label, the plot's colour), then the history's own columns.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = [history.assign(setting=setting, run=label) for label, history in histories.items()]
+    rows = [history.assign(setting=setting, run=label) for label, history in histories.items()
+            if not history.empty]  # a run that finished no epoch: nothing to draw
     if rows:
         table = pd.concat(rows, ignore_index=True)
         table = table[["setting", "run", *(c for c in table.columns if c not in ("setting", "run"))]]

@@ -9,8 +9,8 @@ from typing import Callable
 import pandas as pd
 
 from pipeline.data import DataError
-from pipeline.fileio import write_atomic
-from pipeline.runs.plans import Plan, describe, point_row
+from pipeline.fileio import one_line, write_atomic
+from pipeline.runs.plans import Plan, baseline_energy, describe, point_row
 from pipeline.runs.store import export_runs, run_all
 
 __all__ = ["ARTIFACTS", "BASELINES", "CHECKED", "HEADLINE", "RESULTS", "SPLITS", "load_baselines", "run_plan", "run_stage",
@@ -43,19 +43,23 @@ def write_rows(rows: list[dict], path: Path) -> None:
 
 
 def write_points(plan: Plan, metrics: list[dict], baselines: dict[str, dict], path: Path) -> None:
-    """One CSV row per run, energies relative to each setting's baseline."""
-    write_rows([point_row(name, cfg, m, baselines[name]["energy_pj"]) for (name, cfg), m in zip(plan, metrics)],
+    """One CSV row per run, energies relative to each setting's baseline (NaN where it diverged)."""
+    write_rows([point_row(name, cfg, m, baseline_energy(baselines[name])) for (name, cfg), m in zip(plan, metrics)],
                path)
 
 
 def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage; a bad parameter or missing dataset ends it with one line and exit code 2, Ctrl-C with one
-    line and exit code 130 (finished runs stay in the run store; a rerun resumes from the checkpoints)."""
+    """Run a stage; a bad parameter or missing dataset ends it with one line and exit code 2, a file-system
+    error (a missing upstream artifact, a full disk) with one line and exit code 1, Ctrl-C with one line and
+    exit code 130 (finished runs stay in the run store; a rerun resumes from the checkpoints)."""
     try:
         main()
     except (ValueError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except OSError as err:  # a missing upstream artifact, a full disk: the environment, not a bug
+        print(f"error: {type(err).__name__}: {one_line(err)}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume (finished runs and checkpoints are kept)",
               file=sys.stderr)
