@@ -1,14 +1,24 @@
-"""Command-line flags for `RunConfig`: one `--key` per field, plus `--config FILE`."""
+"""The command line of one run: `python -m pipeline.train [--config FILE] [--key value ...] --out DIR`.
+
+One `--key` flag per `RunConfig` field, plus `--config FILE`; every error is one line with an exit
+code: 2 bad input, 1 the file system, 130 Ctrl-C (with the epoch to resume after).
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import sys
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
-from pipeline.config import RunConfig, field_rule, load_config_file
+from pipeline.config import ConfigError, RunConfig, field_rule, load_config_file
+from pipeline.data import DataError
+from pipeline.fileio import PathError, one_line
+from pipeline.train import RunInterrupted, train_run
 
-__all__ = ["add_config_arguments", "config_from_args"]
+__all__ = ["add_config_arguments", "config_from_args", "main"]
 
 
 def _parse(kind: type, optional: bool) -> Callable[[str], Any]:
@@ -41,3 +51,47 @@ def config_from_args(ns: argparse.Namespace) -> RunConfig:
     d = load_config_file(ns.config) if ns.config else {}
     d.update({f.name: getattr(ns, f.name) for f in fields(RunConfig) if hasattr(ns, f.name)})
     return RunConfig.from_dict(d)
+
+
+def _interrupted(epoch: int | None) -> str:
+    """The one line for Ctrl-C after `epoch` finished epochs (None: before the run directory was read)."""
+    if epoch is None:
+        return "interrupted before training started; rerun the same command to start it"
+    if epoch == 0:
+        return "interrupted before epoch 1 finished (nothing to keep); rerun the same command to start again"
+    return f"interrupted after epoch {epoch}; rerun the same command to resume"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line and exit 2, like a ConfigError
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m pipeline.train [--config FILE] [--key value ...] --out DIR`."""
+    parser = _Parser(prog="python -m pipeline.train", description="Train one spiking-network run.")
+    add_config_arguments(parser)
+    parser.add_argument("--out", type=Path, required=True, help="run directory")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # bad flags (one line printed) or --help
+        return int(e.code or 0)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        metrics = train_run(config_from_args(args), args.out)
+    except (ConfigError, DataError, PathError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the disk, not the input: a full disk, a file changed under the run
+        print(f"error: {type(e).__name__}: {one_line(e)}; finished epochs are in the checkpoint, rerun to resume",
+              file=sys.stderr)
+        return 1
+    except RunInterrupted as e:
+        print(_interrupted(e.epoch), file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # before train_run started
+        print(_interrupted(None), file=sys.stderr)
+        return 130
+    keys = ("test_accuracy", "val_accuracy", "energy_pj", "rate_mean", "dead_rate", "diverged", "epoch_seconds")
+    print(json.dumps({k: metrics[k] for k in keys}))
+    return 0

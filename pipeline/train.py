@@ -10,7 +10,6 @@ history and finally the metrics and model. Usage:
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -30,18 +29,17 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from pipeline.checkpoint import RunState, identity_mismatch, resume, save_checkpoint
-from pipeline.cli import add_config_arguments, config_from_args
-from pipeline.config import NON_RESULT_KEYS, ConfigError, RunConfig
-from pipeline.data import INFO, DataError, load_datasets, make_loaders
+from pipeline.checkpoint import RunState, resume, save_checkpoint
+from pipeline.config import RunConfig
+from pipeline.data import INFO, load_datasets, make_loaders
 from pipeline.energy import ActivityMeter
-from pipeline.fileio import PathError, one_line, probe_writable, set_aside, write_atomic
+from pipeline.fileio import probe_writable, write_atomic
 from pipeline.models import create_model
 from pipeline.neuron import NEURON_KINDS, neurons
 from pipeline.penalties import batch_penalty, omega_all_firing
-from pipeline.rundir import CHECKPOINT, HISTORY, METRICS, MODEL, SPLIT
+from pipeline.rundir import CHECKPOINT, HISTORY, METRICS, MODEL, SPLIT, clear_blockers, finished_metrics
 
-__all__ = ["STATS", "Objective", "RunInterrupted", "build_model", "evaluate", "l2_penalty", "lam_coefficient", "main",
+__all__ = ["STATS", "Objective", "RunInterrupted", "build_model", "evaluate", "l2_penalty", "lam_coefficient",
            "run_device", "train_run", "train_step"]
 
 log = logging.getLogger(__name__)
@@ -187,53 +185,6 @@ def _history_csv(rows: Sequence[dict]) -> str:
     return buf.getvalue()
 
 
-_NUMBERS = ("test_accuracy", "val_accuracy", "energy_pj", "rate_mean", "rate_sum", "dead_rate", "epoch_seconds")
-
-
-def _metrics_problem(metrics: object) -> str | None:
-    """What makes `metrics` unusable as a finished run's metrics.json (None: nothing)."""
-    if not isinstance(metrics, dict):
-        return f"holds {type(metrics).__name__}, not a mapping"
-    missing = [k for k in (*_NUMBERS, "diverged", "config") if k not in metrics]
-    if missing:
-        return f"lacks {', '.join(missing)}"
-    bad = [k for k in _NUMBERS if isinstance(metrics[k], bool) or not isinstance(metrics[k], (int, float))]
-    bad += [k for k, kind in (("diverged", bool), ("config", dict)) if not isinstance(metrics[k], kind)]
-    return f"has a malformed {', '.join(bad)}" if bad else None
-
-
-def _finished(cfg: RunConfig, out_dir: Path) -> dict | None:
-    """The metrics of a finished run of `cfg` in `out_dir`, or None.
-
-    A metrics.json that cannot be read or lacks a field the pipeline reads is set aside
-    (renamed `metrics.json.bad-<time>`, one warning line) and the run trains again; one
-    of a run with another config raises a ConfigError and is kept.
-    """
-    path = out_dir / METRICS
-    if not path.exists():
-        return None
-    try:
-        metrics = json.loads(path.read_text())
-        problem = _metrics_problem(metrics)
-    except (OSError, ValueError) as e:
-        problem = f"is unreadable ({type(e).__name__}: {one_line(e, 80)})"
-    if problem is not None:
-        log.warning("%s %s; set aside as %s, training the run again", path, problem, set_aside(path).name)
-        return None
-    stored = {k: v for k, v in metrics["config"].items() if k not in NON_RESULT_KEYS}
-    if stored != cfg.identity():
-        raise identity_mismatch(stored, cfg.identity(), path)
-    return metrics
-
-
-def _clear_blockers(out_dir: Path) -> None:
-    """Set aside a directory standing where a run product belongs (it would fail the first write)."""
-    for name in (METRICS, CHECKPOINT, HISTORY, MODEL):
-        if (out_dir / name).is_dir():
-            log.warning("%s is a directory, not a file; set aside as %s", out_dir / name,
-                        set_aside(out_dir / name).name)
-
-
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C during `train_run`. `epoch`: the last finished (checkpointed) epoch; None if the
     interrupt came before the run directory was read."""
@@ -241,14 +192,6 @@ class RunInterrupted(KeyboardInterrupt):
     def __init__(self, epoch: int | None) -> None:
         super().__init__(epoch)
         self.epoch = epoch
-
-    def advice(self) -> str:
-        """The one line `python -m pipeline.train` prints."""
-        if self.epoch is None:
-            return "interrupted before training started; rerun the same command to start it"
-        if self.epoch == 0:
-            return "interrupted before epoch 1 finished (nothing to keep); rerun the same command to start again"
-        return f"interrupted after epoch {self.epoch}; rerun the same command to resume"
 
 
 def train_run(cfg: RunConfig, out_dir: Path | str, *, stop_after: int | None = None) -> dict | None:
@@ -267,8 +210,8 @@ def train_run(cfg: RunConfig, out_dir: Path | str, *, stop_after: int | None = N
 
 def _train_run(cfg: RunConfig, out_dir: Path, stop_after: int | None, saved: dict[str, int]) -> dict | None:
     probe_writable(out_dir, "run directory")
-    _clear_blockers(out_dir)
-    done = _finished(cfg, out_dir)
+    clear_blockers(out_dir)
+    done = finished_metrics(cfg.identity(), out_dir)
     if done is not None:
         return done
     if cfg.split_file and not Path(cfg.split_file).exists():  # it will be written: fail now, not after loading
@@ -344,40 +287,7 @@ def _finish(cfg: RunConfig, out_dir: Path, run: RunState, test_loader: DataLoade
     return metrics
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line and exit 2, like a ConfigError
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m pipeline.train [--config FILE] [--key value ...] --out DIR`."""
-    parser = _Parser(prog="python -m pipeline.train", description="Train one spiking-network run.")
-    add_config_arguments(parser)
-    parser.add_argument("--out", type=Path, required=True, help="run directory")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:  # bad flags (one line printed) or --help
-        return int(e.code or 0)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        metrics = train_run(config_from_args(args), args.out)
-    except (ConfigError, DataError, PathError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # the disk, not the input: a full disk, a file changed under the run
-        print(f"error: {type(e).__name__}: {one_line(e)}; finished epochs are in the checkpoint, rerun to resume",
-              file=sys.stderr)
-        return 1
-    except RunInterrupted as e:
-        print(e.advice(), file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:  # before train_run started
-        print("interrupted before training started; rerun the same command to start it", file=sys.stderr)
-        return 130
-    keys = ("test_accuracy", "val_accuracy", "energy_pj", "rate_mean", "dead_rate", "diverged", "epoch_seconds")
-    print(json.dumps({k: metrics[k] for k in keys}))
-    return 0
-
-
 if __name__ == "__main__":
+    from pipeline.cli import main  # the command line lives there
+
     sys.exit(main())

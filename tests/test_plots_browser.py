@@ -10,7 +10,6 @@ SVG marks Vega drew in each plot: one line per curve or run, one point per row.
 from __future__ import annotations
 
 import csv
-import os
 import re
 import shutil
 import subprocess
