@@ -15,7 +15,9 @@ machine (and stops it afterwards); `auto` joins the cluster this node belongs
 to (`ray start` wrote its address), `host:port` the cluster whose head listens
 there. An address nobody answers at fails within a few seconds, in one line.
 Workers import this checkout's `pipeline` (its directory is put first on
-their PYTHONPATH): on a cluster every node needs the checkout at the same path.
+their PYTHONPATH) and run in the driver's working directory, where the
+relative paths of params.yaml (the store, artifacts/splits, data) point: on a
+cluster every node needs the checkout at the same path, on shared storage.
 """
 from __future__ import annotations
 
@@ -84,7 +86,9 @@ def connect(address: str = "", num_cpus: int | None = None) -> bool:
     return True
 
 
-def _task(fn: Callable, cfg: Any, out: str, workers: int) -> dict:
+def _task(fn: Callable, cfg: Any, out: str, workers: int, cwd: str) -> dict:
+    """One run in a Ray worker, in the driver's working directory (relative store, split and data paths)."""
+    os.chdir(cwd)
     return locked_run(fn, cfg, Path(out), workers)
 
 
@@ -113,7 +117,8 @@ def run_on_ray(jobs: Mapping[str, Job], compute: Mapping[str, Any],
         task = ray.remote(_task).options(
             num_cpus=compute.get("threads", 1), num_gpus=compute.get("gpus_per_run", 0),
             max_retries=compute.get("max_retries", 3), retry_exceptions=False)
-        refs = {task.remote(fn, cfg, str(out), workers): key for key, (fn, cfg, out, workers) in pending.items()}
+        cwd = os.getcwd()
+        refs = {task.remote(fn, cfg, str(out), workers, cwd): key for key, (fn, cfg, out, workers) in pending.items()}
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1)
             key = refs.pop(ready[0])
