@@ -10,6 +10,8 @@ digits, upsampled to 28×28 and padded to 32×32 like Fashion-MNIST.
 from __future__ import annotations
 
 import json
+import os
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -35,6 +37,8 @@ __all__ = [
     "load_split",
     "load_datasets",
     "make_loaders",
+    "LOADER_WORKERS_ENV",
+    "loader_workers",
 ]
 
 DATASETS = ("digits", "fashion_mnist", "cifar10", "cifar100")
@@ -250,14 +254,46 @@ def load_datasets(
     )
 
 
+LOADER_WORKERS_ENV = "PIPELINE_LOADER_WORKERS"  # compute.loader_workers, as the run store hands it to a run
+
+
+def loader_workers() -> int:
+    """DataLoader worker processes for training (`compute.loader_workers`; the run store sets it per run)."""
+    try:
+        return max(int(os.environ.get(LOADER_WORKERS_ENV, "0")), 0)
+    except ValueError:
+        return 0
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Seed a loader worker's NumPy and Python RNGs from its torch seed (base seed + worker id), one thread.
+
+    The base seed is drawn from the training loader's `generator` every epoch (torch's DataLoader does
+    so with or without workers), so a run's augmentations depend on its seed and worker count only,
+    and a resumed run (the generator is checkpointed) draws the same ones.
+    """
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+    torch.set_num_threads(1)
+
+
 def make_loaders(
     train: Dataset, val: Dataset, test: Dataset, batch_size: int, generator: torch.Generator,
-    eval_batch_size: int | None = None,
+    eval_batch_size: int | None = None, workers: int | None = None,
 ) -> tuple[DataLoader, DataLoader, DataLoader]:
-    """Loaders in the main process (num_workers=0); `generator` alone drives the shuffle."""
+    """Loaders; `generator` alone drives the shuffle (and the loader workers' seeds).
+
+    `workers` (default `loader_workers()`, i.e. `compute.loader_workers`): processes preparing
+    training batches (RandAugment, normalisation). 0 reads them in the main process, as before;
+    N > 0 gives results that are reproducible for the same seed and N (and, without RandAugment,
+    identical to 0). Validation and test sets are read in the main process.
+    """
     eval_bs = eval_batch_size or batch_size
+    workers = loader_workers() if workers is None else workers
+    extra = {"worker_init_fn": _seed_worker, "persistent_workers": False} if workers else {}
     return (
-        DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator, num_workers=0),
+        DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator, num_workers=workers, **extra),
         DataLoader(val, batch_size=eval_bs, shuffle=False, num_workers=0),
         DataLoader(test, batch_size=eval_bs, shuffle=False, num_workers=0),
     )

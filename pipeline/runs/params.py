@@ -24,6 +24,7 @@ from typing import Any, Sequence
 from pipeline.config import ConfigError, Rule, RunConfig, check, field_rule, load_yaml
 from pipeline.convert import CONVERSION_NEURONS, ENCODINGS
 from pipeline.models import MODELS
+from pipeline.runs.store import BACKENDS
 
 __all__ = ["SCHEMA", "check_params", "load_params", "setting_config"]
 
@@ -35,7 +36,8 @@ def _sweep(key: str) -> Rule:
 
 SCHEMA: dict[str, dict[str, Rule]] = {
     "compute": {"workers": Rule(int, 1), "threads": field_rule("threads"), "device": field_rule("device"),
-                "store": Rule(str)},
+                "store": Rule(str), "backend": Rule(str, choices=BACKENDS), "gpus_per_run": Rule(float, 0),
+                "ray_address": Rule(str), "max_retries": Rule(int, 0), "loader_workers": Rule(int, 0)},
     "data": {k: field_rule(k) for k in ("data_dir", "split_seed", "download")},
     "train": {k: field_rule(k) for k in ("epochs", "batch_size", "randaugment", "psi", "limit_train")},
     "tune_wd": {"weight_decays": _sweep("weight_decay"), "seeds": _sweep("seed")},

@@ -32,7 +32,7 @@ def load_baselines() -> dict[str, dict]:
 def run_plan(plan: Plan, compute: dict, out_dir: Path) -> list[dict]:
     """Train every run of `plan` in the run store and copy the products to `out_dir/runs`."""
     configs = [cfg for _, cfg in plan]
-    metrics = run_all(configs, compute["store"], compute["workers"], label=describe)
+    metrics = run_all(configs, compute["store"], compute["workers"], label=describe, compute=compute)
     export_runs(configs, compute["store"], out_dir / "runs")
     return metrics
 

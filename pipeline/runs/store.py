@@ -10,27 +10,43 @@ finds its finished runs there and resumes unfinished ones from their
 checkpoints; only new configurations train. A stage then copies each run's
 products into its DVC output directory, which DVC caches (and restores from
 its run-cache when a change is reverted).
+
+`compute.backend` picks who trains the runs: `local` (a process pool of
+`compute.workers` on this machine) or `ray` (one Ray task per run, on a local
+Ray instance or a cluster; `pipeline.runs.ray_backend`). On both, a run trains
+while holding an exclusive lock on `store/<run id>/.lock` (`run_lock`), so two
+stages or experiments that need the same configuration never train it at the
+same time: the second waits, then finds it finished. On a cluster the store
+must be a filesystem every node mounts (NFS or another shared filesystem with
+working `flock`).
 """
 from __future__ import annotations
 
 import ast
+import contextlib
+import fcntl
 import functools
 import hashlib
 import json
 import multiprocessing
+import os
 import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from pipeline.config import RunConfig
+from pipeline.data import LOADER_WORKERS_ENV, loader_workers
 from pipeline.rundir import PRODUCTS
 from pipeline.train import train_run
 
-__all__ = ["export_runs", "run_all", "run_id", "training_code"]
+__all__ = ["BACKENDS", "LOCK", "export_runs", "progress_line", "run_all", "run_id", "run_lock", "training_code"]
+
+BACKENDS = ("local", "ray")
+LOCK = ".lock"  # in a run directory: held (flock) while a process trains the run
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -63,28 +79,91 @@ def _code_fingerprint() -> str:
     return hashlib.sha1(b"".join(path.read_bytes() for path in training_code())).hexdigest()
 
 
-def run_id(cfg: RunConfig) -> str:
-    """A short stable hash of the run's result-determining configuration and the training code."""
-    key = json.dumps([cfg.identity(), _code_fingerprint()], sort_keys=True)
+def run_id(cfg: RunConfig, workers: int | None = None) -> str:
+    """A short stable hash of the run's result-determining configuration and the training code.
+
+    With RandAugment on, the number of DataLoader workers (`workers`; default: this process's
+    `compute.loader_workers`, see `pipeline.data.loader_workers`) decides which worker draws which
+    augmentation, so a non-zero count is part of the id; 0 (the default) leaves ids as they were.
+    """
+    workers = loader_workers() if workers is None else workers
+    identity = [cfg.identity(), _code_fingerprint()]
+    if cfg.randaugment and workers:
+        identity.append({"loader_workers": workers})
+    key = json.dumps(identity, sort_keys=True)
     return hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
-def _worker(job: tuple[Callable[[RunConfig, Path], dict], RunConfig, Path]) -> dict:
-    fn, cfg, out = job
-    return fn(cfg, out)
+@contextlib.contextmanager
+def run_lock(out: Path | str) -> Iterator[None]:
+    """Hold an exclusive lock on `out/.lock` (created with `out`); waits while another process holds it.
+
+    The kernel drops the lock when its holder dies, so a killed worker never leaves a stale claim.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / LOCK, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"{out}: another process is training this run; waiting for it", file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+Job = tuple[Callable[[RunConfig, Path], dict], RunConfig, Path, int]  # fn, config, run directory, loader workers
+
+
+def locked_run(fn: Callable[[RunConfig, Path], dict], cfg: RunConfig, out: Path, workers: int = 0) -> dict:
+    """`fn(cfg, out)` under the run's lock, with `workers` DataLoader workers (`compute.loader_workers`)."""
+    os.environ[LOADER_WORKERS_ENV] = str(workers)
+    with run_lock(out):
+        return fn(cfg, out)
+
+
+def _worker(job: Job) -> dict:
+    return locked_run(*job)
+
+
+def progress_line(i: int, n: int, elapsed: float, name: str, result: dict) -> str:
+    """The line printed when the i-th of n runs finishes: elapsed time, estimated time left, its result."""
+    return (f"[{i}/{n} {elapsed:5.0f}s, ~{elapsed / i * (n - i):4.0f}s left] {name}: "
+            f"test accuracy {result['test_accuracy']:.3f}, energy {result['energy_pj']:.4g} pJ"
+            f"{' (diverged)' if result.get('diverged') else ''}")
 
 
 def run_all(configs: Sequence[RunConfig], store: Path | str, workers: int,
-            fn: Callable[[RunConfig, Path], dict] = train_run, label: Callable[[RunConfig], str] = run_id
-            ) -> list[dict]:
-    """Run `fn(cfg, store/run_id)` for every configuration on `workers` processes; results in order.
+            fn: Callable[[RunConfig, Path], dict] = train_run, label: Callable[[RunConfig], str] = run_id,
+            compute: Mapping[str, Any] | None = None) -> list[dict]:
+    """Run `fn(cfg, store/run_id)` for every configuration; results in order.
 
-    Identical configurations run once. Each finished run prints one line: runs done / total,
-    elapsed time and the estimated time left (elapsed / done × left).
+    `compute` (params.yaml's section; default: the local backend) picks the backend: `local` runs
+    on `workers` processes, `ray` submits every run at once as Ray tasks (`pipeline.runs.ray_backend`).
+    Identical configurations run once, each under its run lock (`run_lock`). Each finished run prints
+    one line: runs done / total, elapsed time and the estimated time left (elapsed / done × left).
+    `compute.loader_workers` is set for this process too (it is part of `run_id` under RandAugment).
     """
+    compute = dict(compute or {})
+    backend = compute.get("backend", "local")
+    loaders = int(compute.get("loader_workers", 0))
+    os.environ[LOADER_WORKERS_ENV] = str(loaders)
     keys = [run_id(c) for c in configs]
-    jobs = {key: (fn, cfg, Path(store) / key) for key, cfg in zip(keys, configs)}
+    jobs = {key: (fn, cfg, Path(store) / key, loaders) for key, cfg in zip(keys, configs)}
     start, results = time.perf_counter(), {}
+
+    def report(key: str, result: dict) -> None:
+        results[key] = result
+        print(progress_line(len(results), len(jobs), time.perf_counter() - start, label(jobs[key][1]), result),
+              file=sys.stderr, flush=True)
+
+    if backend == "ray":
+        from pipeline.runs.ray_backend import run_on_ray
+
+        run_on_ray(jobs, compute, report)
+        return [results[key] for key in keys]
     with ExitStack() as stack:
         if workers == 1 or len(jobs) == 1:
             outcomes = map(_worker, jobs.values())
@@ -92,20 +171,15 @@ def run_all(configs: Sequence[RunConfig], store: Path | str, workers: int,
             pool = stack.enter_context(
                 ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")))
             outcomes = pool.map(_worker, jobs.values())
-        for i, (key, result) in enumerate(zip(jobs, outcomes), start=1):
-            results[key] = result
-            elapsed = time.perf_counter() - start
-            print(f"[{i}/{len(jobs)} {elapsed:5.0f}s, ~{elapsed / i * (len(jobs) - i):4.0f}s left] "
-                  f"{label(jobs[key][1])}: "
-                  f"test accuracy {result['test_accuracy']:.3f}, energy {result['energy_pj']:.4g} pJ"
-                  f"{' (diverged)' if result.get('diverged') else ''}", file=sys.stderr, flush=True)
+        for key, result in zip(jobs, outcomes):
+            report(key, result)
     return [results[key] for key in keys]
 
 
 def export_runs(configs: Sequence[RunConfig], store: Path | str, out_dir: Path | str) -> None:
     """Copy each run's products from the store into `out_dir/<run id>/` (a DVC output)."""
     for cfg in configs:
-        source, target = Path(store) / run_id(cfg), Path(out_dir) / run_id(cfg)
+        source, target = Path(store) / run_id(cfg), Path(out_dir) / run_id(cfg)  # loader workers: as run_all's
         target.mkdir(parents=True, exist_ok=True)
         for name in PRODUCTS:
             if (source / name).exists():

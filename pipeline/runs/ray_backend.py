@@ -1,0 +1,137 @@
+"""The `ray` backend of the run store: one Ray task per run, on a local Ray instance or a cluster.
+
+`compute.backend: ray` in params.yaml sends a stage's runs here
+(`pipeline.runs.store.run_all`). Every run that is not finished in the store
+yet is submitted at once as a task asking for `compute.threads` CPUs and
+`compute.gpus_per_run` GPUs (fractions share a GPU); results are gathered as
+they finish. A task runs `train_run` under the run's lock in the store
+(`store/<run id>/.lock`), so the store must be a filesystem every node mounts
+(NFS or another shared filesystem). A task whose worker or node dies is
+retried by Ray up to `compute.max_retries` times and resumes from the run's
+last checkpoint.
+
+`compute.ray_address`: empty starts a local Ray instance sized to this
+machine (and stops it afterwards); `auto` joins the cluster this node belongs
+to (`ray start` wrote its address), `host:port` the cluster whose head listens
+there. An address nobody answers at fails within a few seconds, in one line.
+Workers import this checkout's `pipeline` (its directory is put first on
+their PYTHONPATH) and run in the driver's working directory, where the
+relative paths of params.yaml (the store, artifacts/splits, data) point: on a
+cluster every node needs the checkout at the same path, on shared storage.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from pipeline.config import ConfigError
+from pipeline.fileio import one_line
+from pipeline.runs.store import Job, locked_run
+from pipeline.train import _finished, train_run
+
+__all__ = ["PROBE_SECONDS", "connect", "resolve_address", "run_on_ray"]
+
+PROBE_SECONDS = 3.0  # how long a cluster's head may take to accept a TCP connection
+_ROOT = str(Path(__file__).resolve().parents[2])  # the checkout that holds `pipeline`
+_FIX = "start it there with `ray start --head`, or set compute.ray_address to '' for a local Ray instance"
+
+
+def resolve_address(address: str) -> str:
+    """The `host:port` of the Ray head that `address` names (`auto`: this node's cluster); ConfigError if none."""
+    if address == "auto":
+        found = os.environ.get("RAY_ADDRESS", "")
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if not found and current.exists():
+            found = current.read_text().strip()
+        if not found or found == "auto":
+            raise ConfigError("compute.ray_address is 'auto' but this node belongs to no Ray cluster (no RAY_ADDRESS, "
+                              f"no {current}); {_FIX}")
+        address = found
+    return address.removeprefix("ray://")
+
+
+def _probe(address: str, shown: str) -> None:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"compute.ray_address {shown!r} must be '', 'auto' or host:port (e.g. 10.0.0.1:6379)")
+    try:
+        socket.create_connection((host, int(port)), timeout=PROBE_SECONDS).close()
+    except OSError as e:
+        raise ConfigError(f"compute.ray_address {shown!r}: no Ray head answers at {host}:{port} within "
+                          f"{PROBE_SECONDS:g} s ({one_line(e)}); {_FIX}") from None
+
+
+def connect(address: str = "", num_cpus: int | None = None) -> bool:
+    """Connect this process to Ray (see the module doc for `address`); True if it started a local instance.
+
+    A named address is probed first (ConfigError within PROBE_SECONDS if nobody answers). An instance
+    this process is already connected to is reused (and not stopped afterwards).
+    """
+    import ray
+
+    target = resolve_address(address) if address else ""
+    if target:
+        _probe(target, address)
+    if ray.is_initialized():
+        return False
+    env = {"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [_ROOT, os.environ.get("PYTHONPATH")]))}}
+    if target:
+        ray.init(address=target, runtime_env=env, log_to_driver=True, logging_level="WARNING")
+        return False
+    ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, runtime_env=env,
+             logging_level="WARNING")
+    return True
+
+
+def _task(fn: Callable, cfg: Any, out: str, workers: int, cwd: str) -> dict:
+    """One run in a Ray worker, in the driver's working directory (relative store, split and data paths)."""
+    os.chdir(cwd)
+    return locked_run(fn, cfg, Path(out), workers)
+
+
+def run_on_ray(jobs: Mapping[str, Job], compute: Mapping[str, Any],
+               report: Callable[[str, dict], None]) -> None:
+    """Train `jobs` (run id → job) as Ray tasks; `report(run id, metrics)` as each finishes.
+
+    Runs already finished in the store are reported without a task (Ray is not even started when
+    all are). A task that raises ends the stage with that error (its first line); one whose worker
+    died more than `compute.max_retries` times with a one-line RuntimeError.
+    """
+    pending = {}
+    for key, (fn, cfg, out, workers) in jobs.items():
+        done = _finished(cfg, out) if fn is train_run else None
+        if done is not None:
+            report(key, done)
+        else:
+            pending[key] = (fn, cfg, out, workers)
+    if not pending:
+        return
+    import ray
+    from ray.exceptions import RayTaskError
+
+    started = connect(compute.get("ray_address", ""))
+    try:
+        task = ray.remote(_task).options(
+            num_cpus=compute.get("threads", 1), num_gpus=compute.get("gpus_per_run", 0),
+            max_retries=compute.get("max_retries", 3), retry_exceptions=False)
+        cwd = os.getcwd()
+        refs = {task.remote(fn, cfg, str(out), workers, cwd): key for key, (fn, cfg, out, workers) in pending.items()}
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1)
+            key = refs.pop(ready[0])
+            try:
+                result = ray.get(ready[0])
+            except RayTaskError as e:
+                cause = e.cause if isinstance(e.cause, BaseException) else RuntimeError(one_line(e))
+                raise cause from None
+            except ray.exceptions.RayError as e:
+                raise RuntimeError(f"run {key} failed on Ray after {compute.get('max_retries', 3)} retries "
+                                   f"({type(e).__name__}: {one_line(e)}); rerun the stage to resume it from "
+                                   "its last checkpoint") from None
+            report(key, result)
+    finally:
+        if started:
+            ray.shutdown()
