@@ -37,6 +37,7 @@ __all__ = [
     "RunConfig",
     "check",
     "field_rule",
+    "result_keys",
     "load_config_file",
     "load_yaml",
 ]
@@ -136,6 +137,7 @@ class RunConfig:
     epochs: int = 20
     seed: int = 0
     threads: int = 1
+    loader_workers: int = 0  # DataLoader processes preparing training batches (seeded; 0: the run's process)
     device: str = "auto"  # auto = cuda when available, else cpu
 
     def __post_init__(self) -> None:
@@ -163,8 +165,15 @@ class RunConfig:
         return asdict(self)
 
     def identity(self) -> dict[str, Any]:
-        """The fields that determine the run's result (all but `NON_RESULT_KEYS`)."""
-        return {k: v for k, v in self.to_dict().items() if k not in NON_RESULT_KEYS}
+        """The fields that determine the run's result (see `result_keys`)."""
+        return result_keys(self.to_dict())
+
+
+def result_keys(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of a config mapping that determine a run's result: all but `NON_RESULT_KEYS`, and
+    `loader_workers` only under RandAugment (which worker draws which augmentation depends on their number)."""
+    ignored = (*NON_RESULT_KEYS, *(() if config.get("randaugment") else ("loader_workers",)))
+    return {k: v for k, v in config.items() if k not in ignored}
 
 
 # Allowed names come from the registries.
@@ -184,7 +193,7 @@ _MINIMA: dict[str, tuple[float, bool]] = {
     "split_seed": (0, False), "limit_train": (1, False), "width": (0, True), "alpha": (0, True),
     "tau": (0, True), "u_th": (0, True), "p": (1, False), "lam": (0, False), "lam_norm": (0, False),
     "weight_decay": (0, False), "lr": (0, True), "batch_size": (1, False), "epochs": (1, False),
-    "seed": (0, False), "threads": (1, False),
+    "seed": (0, False), "threads": (1, False), "loader_workers": (0, False),
 }
 
 

@@ -10,7 +10,6 @@ digits, upsampled to 28×28 and padded to 32×32 like Fashion-MNIST.
 from __future__ import annotations
 
 import json
-import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +36,6 @@ __all__ = [
     "load_split",
     "load_datasets",
     "make_loaders",
-    "LOADER_WORKERS_ENV",
-    "loader_workers",
 ]
 
 DATASETS = ("digits", "fashion_mnist", "cifar10", "cifar100")
@@ -254,17 +251,6 @@ def load_datasets(
     )
 
 
-LOADER_WORKERS_ENV = "PIPELINE_LOADER_WORKERS"  # compute.loader_workers, as the run store hands it to a run
-
-
-def loader_workers() -> int:
-    """DataLoader worker processes for training (`compute.loader_workers`; the run store sets it per run)."""
-    try:
-        return max(int(os.environ.get(LOADER_WORKERS_ENV, "0")), 0)
-    except ValueError:
-        return 0
-
-
 def _seed_worker(worker_id: int) -> None:
     """Seed a loader worker's NumPy and Python RNGs from its torch seed (base seed + worker id), one thread.
 
@@ -280,17 +266,16 @@ def _seed_worker(worker_id: int) -> None:
 
 def make_loaders(
     train: Dataset, val: Dataset, test: Dataset, batch_size: int, generator: torch.Generator,
-    eval_batch_size: int | None = None, workers: int | None = None,
+    eval_batch_size: int | None = None, workers: int = 0,
 ) -> tuple[DataLoader, DataLoader, DataLoader]:
     """Loaders; `generator` alone drives the shuffle (and the loader workers' seeds).
 
-    `workers` (default `loader_workers()`, i.e. `compute.loader_workers`): processes preparing
-    training batches (RandAugment, normalisation). 0 reads them in the main process, as before;
+    `workers` (a run's `loader_workers`): processes preparing training batches (RandAugment,
+    normalisation). 0 reads them in the main process;
     N > 0 gives results that are reproducible for the same seed and N (and, without RandAugment,
     identical to 0). Validation and test sets are read in the main process.
     """
     eval_bs = eval_batch_size or batch_size
-    workers = loader_workers() if workers is None else workers
     extra = {"worker_init_fn": _seed_worker, "persistent_workers": False} if workers else {}
     return (
         DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator, num_workers=workers, **extra),

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from pipeline.checkpoint import identity_mismatch
-from pipeline.config import NON_RESULT_KEYS
+from pipeline.config import result_keys
 from pipeline.fileio import one_line, set_aside
 
 __all__ = ["CHECKPOINT", "HISTORY", "METRICS", "MODEL", "PRODUCTS", "SPLIT", "clear_blockers", "finished_metrics"]
@@ -60,7 +60,7 @@ def finished_metrics(identity: dict, out_dir: Path) -> dict | None:
     if problem is not None:
         log.warning("%s %s; set aside as %s, training the run again", path, problem, set_aside(path).name)
         return None
-    stored = {k: v for k, v in metrics["config"].items() if k not in NON_RESULT_KEYS}
+    stored = result_keys(metrics["config"])
     if stored != identity:
         raise identity_mismatch(stored, identity, path)
     return metrics

@@ -225,7 +225,7 @@ def _train_run(cfg: RunConfig, out_dir: Path, stop_after: int | None, saved: dic
         randaugment=cfg.randaugment, download=cfg.download, limit_train=cfg.limit_train,
     )
     train_loader, val_loader, test_loader = make_loaders(data.train, data.val, data.test, cfg.batch_size,
-                                                         run.generator)
+                                                         run.generator, workers=cfg.loader_workers)
     psi = [m.psi for _, m in neurons(run.model)]
     omega_1 = omega_all_firing(psi, cfg.penalty, cfg.p) if cfg.lam_norm else math.nan  # only λ' needs Ω(1)
     diverged = False

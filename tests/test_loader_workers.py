@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from pipeline.config import ConfigError, RunConfig
-from pipeline.data import LOADER_WORKERS_ENV, load_datasets, make_loaders
+from pipeline.data import load_datasets, make_loaders
 from pipeline.runs.params import load_params
 from pipeline.runs.store import run_all, run_id
 
@@ -19,15 +19,14 @@ def tiny(**more) -> RunConfig:
                                 "limit_train": 100, "threads": 1, "penalty": "syn", "lam_norm": 4.0, **more})
 
 
-def test_two_workers_give_the_same_run_twice(tmp_path, monkeypatch):
-    monkeypatch.setenv(LOADER_WORKERS_ENV, "0")  # run_all sets it for this process; restored afterwards
-    cfg = tiny(randaugment=True)
-    a, b = (run_all([cfg], tmp_path / name, workers=1, compute={"loader_workers": 2})[0] for name in "ab")
+def test_two_workers_give_the_same_run_twice(tmp_path):
+    cfg = tiny(randaugment=True, loader_workers=2)
+    a, b = (run_all([cfg], tmp_path / name, workers=1)[0] for name in "ab")
     assert {k: a[k] for k in KEYS} == {k: b[k] for k in KEYS}
     # under RandAugment the worker count decides the augmentations, so it is part of the run id
-    assert run_id(cfg, 2) != run_id(cfg, 0)
-    assert (tmp_path / "a" / run_id(cfg, 2) / "metrics.json").exists()
-    assert run_id(tiny(randaugment=False), 2) == run_id(tiny(randaugment=False), 0)
+    assert run_id(cfg) != run_id(tiny(randaugment=True, loader_workers=0))
+    assert (tmp_path / "a" / run_id(cfg) / "metrics.json").exists()
+    assert run_id(tiny(randaugment=False, loader_workers=2)) == run_id(tiny(randaugment=False))
 
 
 def test_workers_without_randaugment_read_the_same_batches():

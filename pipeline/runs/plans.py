@@ -46,7 +46,7 @@ def split_path(splits_dir: Path | str, dataset: str) -> Path:
 
 def common_keys(params: dict[str, Any], splits_dir: Path | str, dataset: str) -> dict[str, Any]:
     """RunConfig keys shared by every run: compute, data and train sections, and the split file."""
-    compute = {k: v for k, v in params["compute"].items() if k in ("threads", "device")}
+    compute = {k: v for k, v in params["compute"].items() if k in ("threads", "device", "loader_workers")}
     return {**compute, **params["data"], **params["train"],
             "split_file": str(split_path(splits_dir, dataset))}
 

@@ -30,7 +30,8 @@ from typing import Any, Callable, Mapping
 from pipeline.config import ConfigError
 from pipeline.fileio import one_line
 from pipeline.runs.store import Job, locked_run
-from pipeline.train import _finished, train_run
+from pipeline.rundir import finished_metrics
+from pipeline.train import train_run
 
 __all__ = ["PROBE_SECONDS", "connect", "resolve_address", "run_on_ray"]
 
@@ -86,10 +87,10 @@ def connect(address: str = "", num_cpus: int | None = None) -> bool:
     return True
 
 
-def _task(fn: Callable, cfg: Any, out: str, workers: int, cwd: str) -> dict:
+def _task(fn: Callable, cfg: Any, out: str, cwd: str) -> dict:
     """One run in a Ray worker, in the driver's working directory (relative store, split and data paths)."""
     os.chdir(cwd)
-    return locked_run(fn, cfg, Path(out), workers)
+    return locked_run(fn, cfg, Path(out))
 
 
 def run_on_ray(jobs: Mapping[str, Job], compute: Mapping[str, Any],
@@ -101,12 +102,12 @@ def run_on_ray(jobs: Mapping[str, Job], compute: Mapping[str, Any],
     died more than `compute.max_retries` times with a one-line RuntimeError.
     """
     pending = {}
-    for key, (fn, cfg, out, workers) in jobs.items():
-        done = _finished(cfg, out) if fn is train_run else None
+    for key, (fn, cfg, out) in jobs.items():
+        done = finished_metrics(cfg.identity(), out) if fn is train_run and out.is_dir() else None
         if done is not None:
             report(key, done)
         else:
-            pending[key] = (fn, cfg, out, workers)
+            pending[key] = (fn, cfg, out)
     if not pending:
         return
     import ray
@@ -118,7 +119,7 @@ def run_on_ray(jobs: Mapping[str, Job], compute: Mapping[str, Any],
             num_cpus=compute.get("threads", 1), num_gpus=compute.get("gpus_per_run", 0),
             max_retries=compute.get("max_retries", 3), retry_exceptions=False)
         cwd = os.getcwd()
-        refs = {task.remote(fn, cfg, str(out), workers, cwd): key for key, (fn, cfg, out, workers) in pending.items()}
+        refs = {task.remote(fn, cfg, str(out), cwd): key for key, (fn, cfg, out) in pending.items()}
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1)
             key = refs.pop(ready[0])

@@ -29,7 +29,6 @@ import functools
 import hashlib
 import json
 import multiprocessing
-import os
 import shutil
 import sys
 import time
@@ -39,7 +38,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from pipeline.config import RunConfig
-from pipeline.data import LOADER_WORKERS_ENV, loader_workers
 from pipeline.rundir import PRODUCTS
 from pipeline.train import train_run
 
@@ -79,18 +77,9 @@ def _code_fingerprint() -> str:
     return hashlib.sha1(b"".join(path.read_bytes() for path in training_code())).hexdigest()
 
 
-def run_id(cfg: RunConfig, workers: int | None = None) -> str:
-    """A short stable hash of the run's result-determining configuration and the training code.
-
-    With RandAugment on, the number of DataLoader workers (`workers`; default: this process's
-    `compute.loader_workers`, see `pipeline.data.loader_workers`) decides which worker draws which
-    augmentation, so a non-zero count is part of the id; 0 (the default) leaves ids as they were.
-    """
-    workers = loader_workers() if workers is None else workers
-    identity = [cfg.identity(), _code_fingerprint()]
-    if cfg.randaugment and workers:
-        identity.append({"loader_workers": workers})
-    key = json.dumps(identity, sort_keys=True)
+def run_id(cfg: RunConfig) -> str:
+    """A short stable hash of the run's result-determining configuration and the training code."""
+    key = json.dumps([cfg.identity(), _code_fingerprint()], sort_keys=True)
     return hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
@@ -114,12 +103,11 @@ def run_lock(out: Path | str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-Job = tuple[Callable[[RunConfig, Path], dict], RunConfig, Path, int]  # fn, config, run directory, loader workers
+Job = tuple[Callable[[RunConfig, Path], dict], RunConfig, Path]  # fn, config, run directory
 
 
-def locked_run(fn: Callable[[RunConfig, Path], dict], cfg: RunConfig, out: Path, workers: int = 0) -> dict:
-    """`fn(cfg, out)` under the run's lock, with `workers` DataLoader workers (`compute.loader_workers`)."""
-    os.environ[LOADER_WORKERS_ENV] = str(workers)
+def locked_run(fn: Callable[[RunConfig, Path], dict], cfg: RunConfig, out: Path) -> dict:
+    """`fn(cfg, out)` under the run's lock."""
     with run_lock(out):
         return fn(cfg, out)
 
@@ -144,14 +132,11 @@ def run_all(configs: Sequence[RunConfig], store: Path | str, workers: int,
     on `workers` processes, `ray` submits every run at once as Ray tasks (`pipeline.runs.ray_backend`).
     Identical configurations run once, each under its run lock (`run_lock`). Each finished run prints
     one line: runs done / total, elapsed time and the estimated time left (elapsed / done × left).
-    `compute.loader_workers` is set for this process too (it is part of `run_id` under RandAugment).
     """
     compute = dict(compute or {})
     backend = compute.get("backend", "local")
-    loaders = int(compute.get("loader_workers", 0))
-    os.environ[LOADER_WORKERS_ENV] = str(loaders)
     keys = [run_id(c) for c in configs]
-    jobs = {key: (fn, cfg, Path(store) / key, loaders) for key, cfg in zip(keys, configs)}
+    jobs = {key: (fn, cfg, Path(store) / key) for key, cfg in zip(keys, configs)}
     start, results = time.perf_counter(), {}
 
     def report(key: str, result: dict) -> None:
@@ -179,7 +164,7 @@ def run_all(configs: Sequence[RunConfig], store: Path | str, workers: int,
 def export_runs(configs: Sequence[RunConfig], store: Path | str, out_dir: Path | str) -> None:
     """Copy each run's products from the store into `out_dir/<run id>/` (a DVC output)."""
     for cfg in configs:
-        source, target = Path(store) / run_id(cfg), Path(out_dir) / run_id(cfg)  # loader workers: as run_all's
+        source, target = Path(store) / run_id(cfg), Path(out_dir) / run_id(cfg)
         target.mkdir(parents=True, exist_ok=True)
         for name in PRODUCTS:
             if (source / name).exists():
