@@ -144,3 +144,13 @@ def test_two_claimants_never_train_the_same_run_at_once(tmp_path):
     assert [line.split()[0] for line in log.read_text().splitlines()] == ["start", "end"]  # trained once
     with run_lock(out):  # released by both
         pass
+
+
+def test_seeded_loader_workers_give_the_same_run_on_ray(ray_instance, tmp_path, monkeypatch):
+    monkeypatch.setenv("PIPELINE_LOADER_WORKERS", "0")  # run_all sets it for this process; restored afterwards
+    cfg = tiny(4.0, randaugment=True)
+    compute = {"loader_workers": 2, "threads": 1}
+    (local,) = run_all([cfg], tmp_path / "local", workers=1, compute=compute)
+    (on_ray,) = run_all([cfg], tmp_path / "ray", workers=1, compute={**compute, "backend": "ray"})
+    assert numbers(on_ray) == numbers(local)
+    assert (tmp_path / "ray" / run_id(cfg, 2) / "metrics.json").exists()
