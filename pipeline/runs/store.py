@@ -43,7 +43,8 @@ from pipeline.data import LOADER_WORKERS_ENV, loader_workers
 from pipeline.rundir import PRODUCTS
 from pipeline.train import train_run
 
-__all__ = ["BACKENDS", "LOCK", "export_runs", "progress_line", "run_all", "run_id", "run_lock", "training_code"]
+__all__ = ["BACKENDS", "LOCK", "Job", "export_runs", "locked_run", "progress_line", "run_all", "run_id", "run_lock",
+           "training_code"]
 
 BACKENDS = ("local", "ray")
 LOCK = ".lock"  # in a run directory: held (flock) while a process trains the run
