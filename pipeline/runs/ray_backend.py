@@ -37,6 +37,7 @@ __all__ = ["PROBE_SECONDS", "connect", "resolve_address", "run_on_ray"]
 
 PROBE_SECONDS = 3.0  # how long a cluster's head may take to accept a TCP connection
 _ROOT = str(Path(__file__).resolve().parents[2])  # the checkout that holds `pipeline`
+_TOKEN = Path.home() / ".ray" / "auth_token"  # where `ray start` and ray.init keep the cluster token
 _FIX = "start it there with `ray start --head`, or set compute.ray_address to '' for a local Ray instance"
 
 
@@ -52,6 +53,17 @@ def resolve_address(address: str) -> str:
                               f"no {current}); {_FIX}")
         address = found
     return address.removeprefix("ray://")
+
+
+def _token_auth() -> None:
+    """Ray 2.60 turns token auth on by itself only for a cluster it finds (`auto`), not for a named address:
+    do what it does then — use the token this node has (`ray start` wrote it) unless RAY_AUTH_MODE is set."""
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available)
+    except ImportError:  # another Ray version: RAY_AUTH_MODE / RAY_AUTH_TOKEN as its docs say
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
 def _probe(address: str, shown: str) -> None:
@@ -80,7 +92,13 @@ def connect(address: str = "", num_cpus: int | None = None) -> bool:
         return False
     env = {"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [_ROOT, os.environ.get("PYTHONPATH")]))}}
     if target:
-        ray.init(address=target, runtime_env=env, log_to_driver=True, logging_level="WARNING")
+        _token_auth()
+        try:
+            ray.init(address=target, runtime_env=env, log_to_driver=True, logging_level="WARNING")
+        except ConnectionError as e:
+            raise ConfigError(f"compute.ray_address {address!r}: the Ray head at {target} answers but refused the "
+                              f"connection ({one_line(e)}); its token must be in {_TOKEN} (or RAY_AUTH_TOKEN) with "
+                              "RAY_AUTH_MODE=token, or the cluster started with RAY_AUTH_MODE=disabled") from None
         return False
     ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, runtime_env=env,
              logging_level="WARNING")

@@ -29,7 +29,9 @@ import functools
 import hashlib
 import json
 import multiprocessing
+import os
 import shutil
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -41,7 +43,8 @@ from pipeline.config import RunConfig
 from pipeline.rundir import PRODUCTS
 from pipeline.train import train_run
 
-__all__ = ["BACKENDS", "LOCK", "export_runs", "progress_line", "run_all", "run_id", "run_lock", "training_code"]
+__all__ = ["BACKENDS", "LOCK", "Job", "export_runs", "locked_run", "progress_line", "run_all", "run_id", "run_lock",
+           "training_code"]
 
 BACKENDS = ("local", "ray")
 LOCK = ".lock"  # in a run directory: held (flock) while a process trains the run
@@ -112,6 +115,12 @@ def locked_run(fn: Callable[[RunConfig, Path], dict], cfg: RunConfig, out: Path)
         return fn(cfg, out)
 
 
+def _quiet_on_ctrl_c() -> None:
+    """In a pool worker: Ctrl-C ends the process at once and silently; the stage prints the one line (the
+    run's last checkpoint is whole: it is written atomically)."""
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+
+
 def _worker(job: Job) -> dict:
     return locked_run(*job)
 
@@ -153,8 +162,8 @@ def run_all(configs: Sequence[RunConfig], store: Path | str, workers: int,
         if workers == 1 or len(jobs) == 1:
             outcomes = map(_worker, jobs.values())
         else:
-            pool = stack.enter_context(
-                ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")))
+            pool = stack.enter_context(ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_on_ctrl_c))
             outcomes = pool.map(_worker, jobs.values())
         for key, result in zip(jobs, outcomes):
             report(key, result)

@@ -1,0 +1,82 @@
+"""End to end on Ray: a tiny profile through `dvc repro` with compute.backend=ray, joining a Ray head
+started here (`ray start --head`, as on a cluster), gives the same tuned baseline as the local backend."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from test_pipeline_e2e import ROOT, SKIP, dvc, run, tiny_params
+
+pytest.importorskip("ray")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def ray_head():
+    """A Ray head of 2 CPUs in its own process group and temp dir (short: socket paths); its address."""
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    ray = Path(sys.executable).parent / "ray"
+    head = subprocess.Popen([str(ray), "start", "--head", "--block", "--port=0", "--num-cpus=2",
+                             "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    address_file = Path(temp) / "ray_current_cluster"
+    deadline = time.monotonic() + 60
+    while not address_file.exists() and time.monotonic() < deadline and head.poll() is None:
+        time.sleep(0.2)
+    try:
+        assert address_file.exists(), "ray start --head did not come up"
+        yield address_file.read_text().strip()
+    finally:
+        for sig, wait in ((signal.SIGTERM, 3), (signal.SIGKILL, 5)):  # only this head's process group
+            try:
+                os.killpg(head.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                head.wait(wait)
+            except subprocess.TimeoutExpired:
+                pass
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_dvc_repro_on_ray_matches_local(tmp_path, ray_head):
+    repo = tmp_path / "repo"
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout.splitlines()
+    for name in listed:
+        if not name.startswith(SKIP) and (ROOT / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, repo / name)
+    tiny_params(repo / "params.yaml")
+    # dvc 3.67 reads the flow-style `params: [params.yaml:]` of the check stage as a key named
+    # "params.yaml:" and fails ("Parameters 'params.yaml:' are missing"); block style tracks the whole file
+    dvc_yaml = repo / "dvc.yaml"
+    dvc_yaml.write_text(dvc_yaml.read_text().replace("params: [params.yaml:]", "params:\n      - params.yaml:"))
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["compute"].update(backend="ray", ray_address=ray_head)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(repo, "git", "init", "-q")
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "tiny profile on ray")
+    start = time.perf_counter()
+    out = dvc(repo, "repro")
+    assert time.perf_counter() - start < 180
+    assert "[1/1" in out and "test accuracy" in out
+    points = pd.read_csv(repo / "results/tables/tradeoff_points.csv")
+    assert set(points["method"]) == {"baseline", "syn", "total", "balance", "ann2snn"}
+    on_ray = json.loads((repo / "artifacts/tune_wd/baseline.json").read_text())
+
+    # the same stage on the local backend, from an empty store: the same baseline
+    params["compute"].update(backend="local", store="runs_local")
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(repo, sys.executable, "stages/tune_wd.py")
+    assert json.loads((repo / "artifacts/tune_wd/baseline.json").read_text()) == on_ray
