@@ -1,7 +1,7 @@
 """Our synaptic events beside spikingjelly's SynOpCounter, NeuroBench's SynapticOperations and
 sinabs' synops hooks on the same network and input: equal where they count the same thing, and
 each difference exactly the named one (zero padding, first layer, pooling, multiplicity, zero
-weights). See bench/meter_reconcile.py and README_meter_section.md."""
+weights). See bench/meter_reconcile.py and the README (Reconciliation with the peers' counters)."""
 import sys
 from pathlib import Path
 
