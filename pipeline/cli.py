@@ -1,7 +1,7 @@
-"""The command line of one run: `python -m pipeline.train [--config FILE] [--key value ...] --out DIR`.
+"""The command line of one run (`python -m pipeline.train [--config FILE] [--key value ...] --out DIR`).
 
-One `--key` flag per `RunConfig` field, plus `--config FILE`; every error is one line with an exit
-code: 2 bad input, 1 the file system, 130 Ctrl-C (with the epoch to resume after).
+One `--key` flag per `RunConfig` field, plus `--config FILE`; `command_line` turns every error into
+one line with an exit code: 2 bad input, 1 the file system, 130 Ctrl-C (with the epoch to resume after).
 """
 from __future__ import annotations
 
@@ -16,9 +16,8 @@ from typing import Any, Callable, Sequence
 from pipeline.config import ConfigError, RunConfig, field_rule, load_config_file
 from pipeline.data import DataError
 from pipeline.fileio import PathError, one_line
-from pipeline.train import RunInterrupted, train_run
 
-__all__ = ["add_config_arguments", "config_from_args", "main"]
+__all__ = ["add_config_arguments", "command_line", "config_from_args"]
 
 
 def _parse(kind: type, optional: bool) -> Callable[[str], Any]:
@@ -67,8 +66,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m pipeline.train [--config FILE] [--key value ...] --out DIR`."""
+def command_line(train_run: Callable[[RunConfig, Path], dict], argv: Sequence[str] | None = None) -> int:
+    """Parse `argv`, run `train_run(config, --out)`, print its headline metrics; the exit code.
+
+    A Ctrl-C that carries an `epoch` (`pipeline.train.RunInterrupted`) names the epoch to resume after.
+    """
     parser = _Parser(prog="python -m pipeline.train", description="Train one spiking-network run.")
     add_config_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="run directory")
@@ -86,11 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {type(e).__name__}: {one_line(e)}; finished epochs are in the checkpoint, rerun to resume",
               file=sys.stderr)
         return 1
-    except RunInterrupted as e:
-        print(_interrupted(e.epoch), file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:  # before train_run started
-        print(_interrupted(None), file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(_interrupted(getattr(e, "epoch", None)), file=sys.stderr)
         return 130
     keys = ("test_accuracy", "val_accuracy", "energy_pj", "rate_mean", "dead_rate", "diverged", "epoch_seconds")
     print(json.dumps({k: metrics[k] for k in keys}))

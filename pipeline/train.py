@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pipeline.checkpoint import RunState, resume, save_checkpoint
+from pipeline.cli import command_line
 from pipeline.config import RunConfig
 from pipeline.data import INFO, load_datasets, make_loaders
 from pipeline.energy import ActivityMeter
@@ -39,7 +40,7 @@ from pipeline.neuron import NEURON_KINDS, neurons
 from pipeline.penalties import batch_penalty, omega_all_firing
 from pipeline.rundir import CHECKPOINT, HISTORY, METRICS, MODEL, SPLIT, clear_blockers, finished_metrics
 
-__all__ = ["STATS", "Objective", "RunInterrupted", "build_model", "evaluate", "l2_penalty", "lam_coefficient",
+__all__ = ["STATS", "Objective", "RunInterrupted", "build_model", "evaluate", "l2_penalty", "lam_coefficient", "main",
            "run_device", "train_run", "train_step"]
 
 log = logging.getLogger(__name__)
@@ -287,7 +288,10 @@ def _finish(cfg: RunConfig, out_dir: Path, run: RunState, test_loader: DataLoade
     return metrics
 
 
-if __name__ == "__main__":
-    from pipeline.cli import main  # the command line lives there
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m pipeline.train [--config FILE] [--key value ...] --out DIR` (see `pipeline.cli`)."""
+    return command_line(train_run, argv)
 
+
+if __name__ == "__main__":
     sys.exit(main())

@@ -139,7 +139,7 @@ def test_full_disk_mid_run_is_one_line_exit_1_and_keeps_the_checkpoint(tmp_path,
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(train, "write_atomic", full)
-    assert cli.main([*ARGS, "--out", str(out)]) == 1
+    assert train.main([*ARGS, "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "No space left on device" in err and "rerun to resume" in err
     assert (out / CHECKPOINT).read_bytes() == before
@@ -156,7 +156,7 @@ def test_unwritable_paths_are_one_line_before_training(tmp_path, capsys, where, 
     else:
         extra = ["--split-file", "/proc/no_such_dir/split.json"]
     monkeypatch.setattr(train, "load_datasets", lambda *a, **k: pytest.fail("data read before the path check"))
-    assert cli.main([*ARGS, *extra, "--out", str(out)]) == 2
+    assert train.main([*ARGS, *extra, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is not a writable directory" in err
     assert (tmp_path / "existing_file").read_text() == "keep me"
@@ -174,7 +174,7 @@ def test_offline_fashion_mnist_leaves_no_empty_folders(tmp_path, capsys, monkeyp
     (tmp_path / "kept").mkdir()
     (tmp_path / "kept" / "notes.txt").write_text("mine")
     for data_dir in (tmp_path / "data", tmp_path / "kept"):
-        assert cli.main(["--dataset", "fashion_mnist", "--data-dir", str(data_dir), "--out",
+        assert train.main(["--dataset", "fashion_mnist", "--data-dir", str(data_dir), "--out",
                            str(tmp_path / "run")]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and str(data_dir) in err
@@ -239,8 +239,7 @@ def held(run, cfg, loader, coef, epoch):  # parks the run at the start of one ep
         time.sleep(120)
     return epoch_train(run, cfg, loader, coef, epoch)
 t._train_epoch = held
-from pipeline.cli import main
-sys.exit(main(sys.argv[1:]))
+sys.exit(t.main(sys.argv[1:]))
 """
 
 
@@ -274,7 +273,7 @@ def test_sigint_then_kill9_then_rerun_equals_a_straight_run(tmp_path, straight, 
     assert "resuming" in (tmp_path / "second.log").read_text()
     assert (out / CHECKPOINT).exists() and not (out / METRICS).exists() and len(_history(out)) == 2
 
-    assert cli.main([*ARGS, "--out", str(out)]) == 0  # the same command again
+    assert train.main([*ARGS, "--out", str(out)]) == 0  # the same command again
     assert _result(json.loads((out / METRICS).read_text())) == _result(metrics)
     pd.testing.assert_frame_equal(_history(out), _history(straight_dir))
 

@@ -13,8 +13,7 @@ from pipeline.models import create_model
 from pipeline.neuron import neurons
 from pipeline.penalties import omega_all_firing
 from pipeline.rundir import CHECKPOINT, HISTORY, METRICS
-from pipeline.cli import main
-from pipeline.train import evaluate, l2_penalty, lam_coefficient, train_run
+from pipeline.train import evaluate, l2_penalty, lam_coefficient, main, train_run
 
 TINY = dict(dataset="digits", model="cnn7", width=0.125, limit_train=200, batch_size=50, epochs=2,
             penalty="syn", lam_norm=4.0, seed=0)
