@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.config import ConfigError
+from pipeline.config import identity_mismatch
 from pipeline.fileio import one_line, write_atomic
 
-__all__ = ["RunState", "identity_mismatch", "resume", "save_checkpoint"]
+__all__ = ["RunState", "resume", "save_checkpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +73,6 @@ def save_checkpoint(run: RunState, identity: dict, path: Path) -> None:
         "rng": _rng_state(run),
     }, buf)
     write_atomic(path, buf.getvalue())
-
-
-def identity_mismatch(stored: dict, identity: dict, what: Path) -> ConfigError:
-    """The one-line error for a file at `what` that belongs to a run with another config."""
-    diff = [f"{k}: {stored.get(k)!r} there, {v!r} here" for k, v in identity.items() if stored.get(k) != v]
-    diff += [f"{k}: unknown here" for k in stored if k not in identity]
-    return ConfigError(f"{what} belongs to a run with another config ({'; '.join(diff)}); "
-                       "use another output directory or delete it")
 
 
 def resume(fresh: Callable[[], RunState], identity: dict, path: Path, epochs: int) -> RunState:

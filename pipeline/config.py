@@ -37,6 +37,7 @@ __all__ = [
     "RunConfig",
     "check",
     "field_rule",
+    "identity_mismatch",
     "result_keys",
     "load_config_file",
     "load_yaml",
@@ -234,3 +235,11 @@ def load_yaml(path: Path | str, what: str) -> dict[str, Any]:
 def load_config_file(path: Path | str) -> dict[str, Any]:
     """Read a flat YAML mapping of config keys (validate it with `RunConfig.from_dict`)."""
     return load_yaml(path, "config keys")
+
+
+def identity_mismatch(stored: dict, identity: dict, what: Path) -> ConfigError:
+    """The one-line error for a file at `what` that belongs to a run with another config."""
+    diff = [f"{k}: {stored.get(k)!r} there, {v!r} here" for k, v in identity.items() if stored.get(k) != v]
+    diff += [f"{k}: unknown here" for k in stored if k not in identity]
+    return ConfigError(f"{what} belongs to a run with another config ({'; '.join(diff)}); "
+                       "use another output directory or delete it")

@@ -11,8 +11,7 @@ import json
 import logging
 from pathlib import Path
 
-from pipeline.checkpoint import identity_mismatch
-from pipeline.config import result_keys
+from pipeline.config import identity_mismatch, result_keys
 from pipeline.fileio import one_line, set_aside
 
 __all__ = ["CHECKPOINT", "HISTORY", "METRICS", "MODEL", "PRODUCTS", "SPLIT", "clear_blockers", "finished_metrics"]

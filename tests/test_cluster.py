@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import ConfigError, RunConfig
-from pipeline.runs.store import run_all, run_id, run_lock
+from pipeline.runs.claim import locked_run, run_lock
+from pipeline.runs.store import run_all, run_id
 from pipeline.train import train_run
 
 ray = pytest.importorskip("ray")
@@ -116,7 +117,6 @@ def test_an_unreachable_address_fails_fast_in_one_line(tmp_path, monkeypatch):
 
 def _claim(out: str, log: str) -> None:
     """Stands in for a stage training the run in `out`: under its lock, train unless it is finished."""
-    from pipeline.runs.store import locked_run
 
     def fake_train(cfg: RunConfig, out: Path) -> dict:
         if (out / "metrics.json").exists():
@@ -146,11 +146,9 @@ def test_two_claimants_never_train_the_same_run_at_once(tmp_path):
         pass
 
 
-def test_seeded_loader_workers_give_the_same_run_on_ray(ray_instance, tmp_path, monkeypatch):
-    monkeypatch.setenv("PIPELINE_LOADER_WORKERS", "0")  # run_all sets it for this process; restored afterwards
-    cfg = tiny(4.0, randaugment=True)
-    compute = {"loader_workers": 2, "threads": 1}
-    (local,) = run_all([cfg], tmp_path / "local", workers=1, compute=compute)
-    (on_ray,) = run_all([cfg], tmp_path / "ray", workers=1, compute={**compute, "backend": "ray"})
+def test_seeded_loader_workers_give_the_same_run_on_ray(ray_instance, tmp_path):
+    cfg = tiny(4.0, randaugment=True, loader_workers=2)
+    (local,) = run_all([cfg], tmp_path / "local", workers=1, compute={"threads": 1})
+    (on_ray,) = run_all([cfg], tmp_path / "ray", workers=1, compute={"threads": 1, "backend": "ray"})
     assert numbers(on_ray) == numbers(local)
-    assert (tmp_path / "ray" / run_id(cfg, 2) / "metrics.json").exists()
+    assert (tmp_path / "ray" / run_id(cfg) / "metrics.json").exists()

@@ -24,9 +24,11 @@ from typing import Any, Sequence
 from pipeline.config import ConfigError, Rule, RunConfig, check, field_rule, load_yaml
 from pipeline.convert import CONVERSION_NEURONS, ENCODINGS
 from pipeline.models import MODELS
-from pipeline.runs.store import BACKENDS
 
-__all__ = ["SCHEMA", "check_params", "load_params", "setting_config"]
+__all__ = ["BACKENDS", "SCHEMA", "check_params", "load_params", "setting_config"]
+
+
+BACKENDS = ("local", "ray")  # who trains a stage's runs: pipeline.runs.store, pipeline.runs.ray_backend
 
 
 def _sweep(key: str) -> Rule:

@@ -14,7 +14,7 @@ its run-cache when a change is reverted).
 `compute.backend` picks who trains the runs: `local` (a process pool of
 `compute.workers` on this machine) or `ray` (one Ray task per run, on a local
 Ray instance or a cluster; `pipeline.runs.ray_backend`). On both, a run trains
-while holding an exclusive lock on `store/<run id>/.lock` (`run_lock`), so two
+while holding an exclusive lock on `store/<run id>/.lock` (`pipeline.runs.claim`), so two
 stages or experiments that need the same configuration never train it at the
 same time: the second waits, then finds it finished. On a cluster the store
 must be a filesystem every node mounts (NFS or another shared filesystem with
@@ -23,8 +23,6 @@ working `flock`).
 from __future__ import annotations
 
 import ast
-import contextlib
-import fcntl
 import functools
 import hashlib
 import json
@@ -37,17 +35,15 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from pipeline.config import RunConfig
 from pipeline.rundir import PRODUCTS
+from pipeline.runs.claim import Job, locked_run
+from pipeline.runs.ray_backend import run_on_ray
 from pipeline.train import train_run
 
-__all__ = ["BACKENDS", "LOCK", "Job", "export_runs", "locked_run", "progress_line", "run_all", "run_id", "run_lock",
-           "training_code"]
-
-BACKENDS = ("local", "ray")
-LOCK = ".lock"  # in a run directory: held (flock) while a process trains the run
+__all__ = ["export_runs", "progress_line", "run_all", "run_id", "training_code"]
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -84,35 +80,6 @@ def run_id(cfg: RunConfig) -> str:
     """A short stable hash of the run's result-determining configuration and the training code."""
     key = json.dumps([cfg.identity(), _code_fingerprint()], sort_keys=True)
     return hashlib.sha1(key.encode()).hexdigest()[:12]
-
-
-@contextlib.contextmanager
-def run_lock(out: Path | str) -> Iterator[None]:
-    """Hold an exclusive lock on `out/.lock` (created with `out`); waits while another process holds it.
-
-    The kernel drops the lock when its holder dies, so a killed worker never leaves a stale claim.
-    """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / LOCK, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"{out}: another process is training this run; waiting for it", file=sys.stderr, flush=True)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-Job = tuple[Callable[[RunConfig, Path], dict], RunConfig, Path]  # fn, config, run directory
-
-
-def locked_run(fn: Callable[[RunConfig, Path], dict], cfg: RunConfig, out: Path) -> dict:
-    """`fn(cfg, out)` under the run's lock."""
-    with run_lock(out):
-        return fn(cfg, out)
 
 
 def _quiet_on_ctrl_c() -> None:
@@ -154,8 +121,6 @@ def run_all(configs: Sequence[RunConfig], store: Path | str, workers: int,
               file=sys.stderr, flush=True)
 
     if backend == "ray":
-        from pipeline.runs.ray_backend import run_on_ray
-
         run_on_ray(jobs, compute, report)
         return [results[key] for key in keys]
     with ExitStack() as stack:
