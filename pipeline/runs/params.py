@@ -25,7 +25,7 @@ from pipeline.config import ConfigError, Rule, RunConfig, check, field_rule, loa
 from pipeline.convert import CONVERSION_NEURONS, ENCODINGS
 from pipeline.models import MODELS
 
-__all__ = ["BACKENDS", "SCHEMA", "check_params", "load_params", "setting_config"]
+__all__ = ["BACKENDS", "SCHEMA", "check_params", "load_params", "profiled_params", "setting_config"]
 
 
 BACKENDS = ("local", "ray")  # who trains a stage's runs: pipeline.runs.store, pipeline.runs.ray_backend
@@ -146,15 +146,21 @@ def _overlay(params: dict, default: dict, profile: dict, name: str, where: str =
     return merged
 
 
-def load_params(sections: Sequence[str] = (), path: Path | str = "params.yaml") -> dict[str, Any]:
-    """params.yaml with the selected profile applied, all of it validated; the requested sections."""
+def profiled_params(path: Path | str = "params.yaml", profile: str | None = None) -> dict[str, Any]:
+    """The whole params.yaml with a profile applied (`profile`, else the file's own), validated."""
     path = Path(path)
     params, profiles = _read(path), path.parent / "profiles"
-    profile = params.get("profile", "default")
+    profile = params.get("profile", "default") if profile is None else profile
     available = sorted(p.stem for p in profiles.glob("*.yaml"))
     if not isinstance(profile, str) or profile not in available:
         raise ConfigError(f"params key 'profile' must be one of {', '.join(available)} (got {profile!r})")
     if profile != "default":
         params = _overlay(params, _read(profiles / "default.yaml"), _read(profiles / f"{profile}.yaml"), profile)
-    check_params(params)
+    params["profile"] = profile
+    return check_params(params)
+
+
+def load_params(sections: Sequence[str] = (), path: Path | str = "params.yaml") -> dict[str, Any]:
+    """params.yaml with the selected profile applied, all of it validated; the requested sections."""
+    params = profiled_params(path)
     return {section: params[section] for section in sections}

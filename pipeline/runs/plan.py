@@ -39,7 +39,8 @@ from torch import nn
 from pipeline.config import ConfigError, RunConfig
 from pipeline.data import INFO
 from pipeline.models import create_model
-from pipeline.runs.params import _overlay, _read, check_params
+from pipeline.penalties import PENALTIES
+from pipeline.runs.params import profiled_params
 from pipeline.runs.plans import Plan, ann2snn_plan, grid_plan, penalty_plan, tune_wd_plan
 from pipeline.runs.store import run_id
 
@@ -51,15 +52,7 @@ UTILIZATION = 0.3  # assumed share of that peak a 32×32, batch-100 training ste
 
 def load_profile(profile: str, path: Path | str = "params.yaml") -> dict:
     """params.yaml with `profile` overlaid and checked, as the stages see it under `-S profile=PROFILE`."""
-    path = Path(path)
-    params, profiles = _read(path), path.parent / "profiles"
-    available = sorted(p.stem for p in profiles.glob("*.yaml"))
-    if profile not in available:
-        raise ConfigError(f"profile must be one of {', '.join(available)} (got {profile!r})")
-    if profile != "default":
-        params = _overlay(params, _read(profiles / "default.yaml"), _read(profiles / f"{profile}.yaml"), profile)
-    params["profile"] = profile
-    return check_params(params)
+    return profiled_params(path, profile)
 
 
 def stage_plans(params: dict, splits: str = "artifacts/splits") -> dict[str, Plan]:
@@ -68,7 +61,7 @@ def stage_plans(params: dict, splits: str = "artifacts/splits") -> dict[str, Pla
     baselines = {s["name"]: {"weight_decay": s.get("weight_decays", params["tune_wd"]["weight_decays"])[0]}
                  for s in settings}
     plans = {"tune_wd": tune_wd_plan(settings, params, splits)}
-    for kind in ("syn", "total", "balance"):
+    for kind in PENALTIES:
         plans[f"train@{kind}"] = penalty_plan(settings, params, splits, kind, baselines)
     plans["grid"] = grid_plan(settings, params, splits)
     plans["ann2snn"] = ann2snn_plan(settings, params, splits, baselines)
