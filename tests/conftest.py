@@ -1,4 +1,19 @@
-"""Shared test set-up: one torch thread (stable and fast on 2-core machines)."""
+"""Shared test set-up: one torch thread (stable and fast on 2-core machines); a params.yaml to edit."""
+import shutil
+from pathlib import Path
+
+import pytest
 import torch
 
 torch.set_num_threads(1)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def params_dir(tmp_path, monkeypatch):
+    """A working directory holding copies of params.yaml and profiles/ (edit them freely)."""
+    shutil.copy(ROOT / "params.yaml", tmp_path)
+    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -60,13 +60,10 @@ def straight(tmp_path_factory):
 
 
 @pytest.fixture
-def repo(tmp_path, monkeypatch):
-    shutil.copy(ROOT / "params.yaml", tmp_path)
-    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
-    shutil.copytree(ROOT / "stages", tmp_path / "stages")
+def repo(params_dir, monkeypatch):
+    shutil.copytree(ROOT / "stages", params_dir / "stages")
     monkeypatch.syspath_prepend(str(ROOT))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return params_dir
 
 
 def edit(path: Path, change) -> None:

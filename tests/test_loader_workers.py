@@ -1,5 +1,4 @@
 """compute.loader_workers: seeded DataLoader workers give reproducible runs; the compute keys are validated."""
-import shutil
 from pathlib import Path
 
 import pytest
@@ -42,11 +41,8 @@ def test_workers_without_randaugment_read_the_same_batches():
 
 
 @pytest.fixture
-def repo(tmp_path, monkeypatch):
-    shutil.copy(ROOT / "params.yaml", tmp_path)
-    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def repo(params_dir):
+    return params_dir
 
 
 @pytest.mark.parametrize("key,value,message", [

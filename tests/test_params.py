@@ -18,11 +18,8 @@ ALL = ["profile", "settings", "compute", "data", "train", "tune_wd", "penalty", 
 
 
 @pytest.fixture
-def repo(tmp_path, monkeypatch):
-    shutil.copy(ROOT / "params.yaml", tmp_path)
-    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def repo(params_dir):
+    return params_dir
 
 
 def edit(path: Path, change) -> None:
