@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from test_pipeline_e2e import ROOT, SKIP, dvc, run, tiny_params
+from test_pipeline_e2e import copy_repository, dvc, run, tiny_params
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -49,27 +49,15 @@ def ray_head():
 
 
 def test_dvc_repro_on_ray_matches_local(tmp_path, ray_head):
-    repo = tmp_path / "repo"
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout.splitlines()
-    for name in listed:
-        if not name.startswith(SKIP) and (ROOT / name).is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, repo / name)
+    repo = copy_repository(tmp_path / "repo")
     tiny_params(repo / "params.yaml")
-    # dvc 3.67 reads the flow-style `params: [params.yaml:]` of the check stage as a key named
-    # "params.yaml:" and fails ("Parameters 'params.yaml:' are missing"); block style tracks the whole file
-    dvc_yaml = repo / "dvc.yaml"
-    dvc_yaml.write_text(dvc_yaml.read_text().replace("params: [params.yaml:]", "params:\n      - params.yaml:"))
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["compute"].update(backend="ray", ray_address=ray_head)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(repo, "git", "init", "-q")
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "tiny profile on ray")
-    start = time.perf_counter()
     out = dvc(repo, "repro")
-    assert time.perf_counter() - start < 180
     assert "[1/1" in out and "test accuracy" in out
     points = pd.read_csv(repo / "results/tables/tradeoff_points.csv")
     assert set(points["method"]) == {"baseline", "syn", "total", "balance", "ann2snn"}

@@ -15,8 +15,6 @@ import hashlib
 import json
 import os
 import pickle
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -24,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_pipeline_e2e import ROOT, SKIP, dvc, run
+from test_pipeline_e2e import copy_repository, dvc, run
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -143,13 +141,7 @@ def test_paper_profile_in_miniature_on_ray(tmp_path, monkeypatch):
     from pipeline.data import INFO, make_split
     from pipeline.runs.params import profiled_params
 
-    repo = tmp_path / "repo"
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout.splitlines()
-    for name in listed:
-        if not name.startswith(SKIP) and (ROOT / name).is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, repo / name)
+    repo = copy_repository(tmp_path / "repo")
     shrink(repo / "params.yaml")
 
     # what the stages will read under -S profile=paper: the shrunken values, the paper's where not shrunk
