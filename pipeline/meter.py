@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pipeline.adapters import NeuronAdapter, spiking_layers
+from pipeline.fileio import one_line
 from pipeline.penalties import check_penalty, omega
 from pipeline.synapses import PSI_CONVENTIONS, _sum_pool, _synapse_events
 
@@ -72,11 +73,6 @@ _POOLS = (nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.MaxPool2d, nn.LPPool2d)
 _PASSIVE = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
             nn.Dropout3d, nn.Flatten, nn.Unflatten, nn.Identity)
 _SUPPORTED = _SYNAPSES + _POOLS + _PASSIVE
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]
 
 
 def _images(x: Tensor) -> Tensor:
@@ -198,7 +194,7 @@ def _probe(model: nn.Module, input_shape: tuple[int, ...], layers: list[tuple[st
             except MeterError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure of the user's forward is the shape's
-                raise MeterError(f"input shape {tuple(input_shape)} does not fit the model: {_one_line(exc)}") from None
+                raise MeterError(f"input shape {tuple(input_shape)} does not fit the model: {type(exc).__name__}: {one_line(exc)}") from None
             flat = [(name, leaf) for name, ls in leaves.items() for leaf in ls]
             if not flat:
                 raise MeterError("no spiking layer of the model was called on an input of shape "

@@ -1,7 +1,6 @@
 """The `ann2snn` stage's part of conversion: evaluate the QReLU ANN a run directory holds."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -11,7 +10,7 @@ from torch.utils.data import DataLoader
 from pipeline.config import RunConfig
 from pipeline.convert import check_conversion, evaluate_ann, evaluate_converted
 from pipeline.data import load_datasets
-from pipeline.rundir import METRICS, MODEL
+from pipeline.rundir import MODEL, finished_metrics
 from pipeline.train import build_model, run_device
 
 __all__ = ["evaluate_trained"]
@@ -25,7 +24,7 @@ def evaluate_trained(cfg: RunConfig, run_dir: Path, steps: Sequence[int], *, neu
     `ann_test_accuracy` and `ann_energy_pj` (`evaluate_ann`, the same for every T).
     """
     check_conversion(steps, neuron, encoding)
-    trained = json.loads((run_dir / METRICS).read_text())
+    trained = finished_metrics(cfg.identity(), run_dir)
     ann = build_model(cfg)
     ann.load_state_dict(torch.load(run_dir / MODEL, weights_only=True, map_location="cpu"))
     ann.to(run_device(cfg))

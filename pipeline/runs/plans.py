@@ -113,7 +113,8 @@ def warn_skipped(baselines: dict[str, dict]) -> list[str]:
 
 
 def baseline_energy(baseline: dict) -> float:
-    """The E_SNN that a setting's energy ratios divide by: NaN when its baseline diverged (see `choose_baseline`)."""
+    """The E_SNN that energy ratios divide by: NaN when the reference (a tuned baseline, see `choose_baseline`,
+    or a run's metrics) diverged."""
     return math.nan if baseline.get("diverged") else baseline["energy_pj"]
 
 
@@ -142,7 +143,7 @@ def grid_plan(settings: Sequence[dict], params: dict, splits_dir: Path | str) ->
 
 def grid_references(plan: Plan, metrics: Sequence[dict]) -> list[float]:
     """Per run of a `grid_plan`, E_SNN of the λ = λ_WD = B_BN = 0 run of its setting and seed (Sec. 4.2)."""
-    reference = {(name, cfg.seed): math.nan if m.get("diverged") else m["energy_pj"]  # diverged: no reference
+    reference = {(name, cfg.seed): baseline_energy(m)
                  for (name, cfg), m in zip(plan, metrics) if cfg.lam == cfg.weight_decay == cfg.bn_decay == 0}
     return [reference[name, cfg.seed] for name, cfg in plan]
 
