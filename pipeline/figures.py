@@ -19,7 +19,8 @@ from pipeline.fileio import write_atomic
 from pipeline.penalties import PENALTIES
 from pipeline.scoring import auc, envelope, split_curves, valid_runs
 
-__all__ = ["layer_shares", "plot_layer_shares", "plot_tradeoff", "plot_training_curves", "results_readme"]
+__all__ = ["layer_shares", "plot_layer_shares", "plot_seed_spread", "plot_tradeoff", "plot_training_curves",
+           "results_readme"]
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", "h")  # "*" is the baseline's
 _LINESTYLES = ("-", "--", ":", "-.")
@@ -157,6 +158,49 @@ def plot_tradeoff(points: pd.DataFrame, path_stem: Path, cutoff: float | None = 
     return _save(fig, path_stem)
 
 
+def seed_means(points: pd.DataFrame) -> pd.DataFrame:
+    """Per (setting, method, p, T, λ'): mean and sample sd over seeds of the energy ratio and the test
+    accuracy of the valid runs, and their number (`n_seeds`); baseline rows form one group per setting."""
+    keys = ["setting", "method", "p", "T", "lam_norm"]
+    grouped = points[valid_runs(points)].groupby(keys, sort=True)
+    stats = grouped[["energy_ratio", "test_accuracy"]].agg(["mean", "std"])
+    stats.columns = [f"{column}_{stat.replace('std', 'sd')}" for column, stat in stats.columns]
+    return stats.assign(n_seeds=grouped.size()).reset_index()
+
+
+def plot_seed_spread(points: pd.DataFrame, path_stem: Path) -> list[Path]:
+    """The trade-off curves as seed statistics: one panel per setting, one series per curve, a marker at the
+    mean over seeds of each λ' (energy ratio, accuracy) with ± 1 sd bars in both directions, joined in λ'
+    order; the baseline's mean ± sd as a black star. Axes as `plot_tradeoff`'s."""
+    means = seed_means(points)
+    if means.empty:
+        return _no_data(path_stem, "trade-off seed spread")
+    curves = [c for c in split_curves(points) if c.method != "baseline"]
+    styles = {label: _style(i) for i, label in enumerate(dict.fromkeys(c.label for c in curves))}
+    settings = sorted(means["setting"].unique())
+    fig = Figure(figsize=(5.5 * len(settings), 5.8), layout="constrained")
+    axes = fig.subplots(1, len(settings), squeeze=False)[0]
+    for ax, setting in zip(axes, settings):
+        for curve in (c for c in curves if c.setting == setting):
+            rows = means[(means["setting"] == setting) & (means["method"] == curve.method) & (means["T"] == curve.T)
+                         & ((means["p"] == curve.p) | (curve.method == "ann2snn"))].sort_values("lam_norm")
+            style = styles[curve.label]
+            ax.errorbar(100 * rows["energy_ratio_mean"], 100 * rows["test_accuracy_mean"],
+                        xerr=100 * rows["energy_ratio_sd"].fillna(0), yerr=100 * rows["test_accuracy_sd"].fillna(0),
+                        capsize=2, elinewidth=0.8, label=f"{curve.label} (n = {rows['n_seeds'].max()} seeds)", **style)
+        base = means[(means["setting"] == setting) & (means["method"] == "baseline")]
+        if len(base):
+            ax.errorbar(100 * base["energy_ratio_mean"], 100 * base["test_accuracy_mean"],
+                        xerr=100 * base["energy_ratio_sd"].fillna(0), yerr=100 * base["test_accuracy_sd"].fillna(0),
+                        marker="*", markersize=14, color="black", linestyle="none", capsize=2, label="baseline")
+        ax.set_xlim(0, _X_MAX)
+        ax.set_xlabel("E_SNN / E_baseline [%], mean ± sd over seeds")
+        ax.set_ylabel("test accuracy [%], mean ± sd over seeds")
+        ax.set_title(setting)
+        ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=2)
+    return _save(fig, path_stem)
+
+
 def plot_training_curves(histories: dict[str, pd.DataFrame], path_stem: Path) -> list[Path]:
     """Training loss, validation accuracy and firing rate vs epoch, one series per label.
 
@@ -186,22 +230,57 @@ def plot_training_curves(histories: dict[str, pd.DataFrame], path_stem: Path) ->
     return _save(fig, path_stem)
 
 
-_README_FILES = """\
-| file | what | made by |
-|---|---|---|
-| `tables/tradeoff_points.csv`, `.md` | one row per run: tuned baselines, Ω_syn / Ω_total / Ω_balance runs, ann2snn at each T (energy_ratio relative to the setting's baseline) | `python stages/score.py` |
-| `tables/tradeoff_scores.csv`, `.md` | per curve (setting, method, p, T): AUC, Spearman, MI, k-NN MI at each cutoff, points used and dropped | `python stages/score.py` |
-| `tables/method_comparison.csv`, `.md` | the paper's Tables 4, 12–20 layout; best per column in bold | `python stages/score.py` |
-| `tables/grid.csv`, `.md` | Sec. 4.2 grid (Tables 2, 3, 8–11): λ, λ_WD, B_BN → accuracy, E_SNN/E_baseline, dead rate, R, mean ± std over seeds | `python stages/score.py` |
-| `tables/training_time.csv`, `.md` | Table 7: wall time per epoch with each penalty relative to none | `python stages/score.py` |
-| `metrics.json` | headline DVC metrics: baseline accuracy and energy, every curve's scores (`dvc metrics show`) | `python stages/score.py` |
-| `plots/tradeoff/<setting>.csv` | every trade-off run of a setting (column `series` names its curve), drawn by `dvc plots show/diff` | `python stages/score.py` |
-| `plots/curves/<setting>.csv` | per-epoch histories of the baseline and Ω_syn runs (column `run`), drawn by `dvc plots show/diff` | `python stages/figures.py` |
-| `figures/layer_shares.png`, `.pdf` | share of E_SNN, Ω_syn, Ω_total, Ω_balance per layer with every neuron firing (Figs. 1–2) | `python stages/figures.py` |
-| `figures/tradeoff.png`, `.pdf` | energy–accuracy trade-off, runs and Alg. 1 envelope per method (Figs. 3, 5) | `python stages/figures.py` |
-| `figures/training_curves.png`, `.pdf` | loss, validation accuracy and firing rate per epoch for a few λ' | `python stages/figures.py` |
-| `README.md` | this page | `python stages/figures.py` |
-"""
+_README_FILES = (  # (file, what, step that writes it, only with several seeds)
+    ("`tables/tradeoff_points.csv`, `.md`", "one row per run: tuned baselines, Ω_syn / Ω_total / Ω_balance runs, ann2snn "
+     "at each T (energy_ratio relative to the setting's baseline)", "score", False),
+    ("`tables/tradeoff_scores.csv`, `.md`", "per curve (setting, method, p, T), all seeds pooled: AUC, Spearman, MI, "
+     "k-NN MI at each cutoff, points used and dropped", "score", False),
+    ("`tables/seed_scores.csv`, `.md`", "the same per curve and seed, each seed's runs scored alone", "score", False),
+    ("`tables/seed_summary.csv`, `.md`", "mean and sd over seeds of every per-seed score", "score", False),
+    ("`tables/method_comparison.csv`, `.md`", "the paper's Tables 4, 12–20 layout (pooled); best per column in bold; "
+     "with several seeds also AUC and Spearman as mean ± sd over the seeds' own curves", "score", False),
+    ("`tables/grid.csv`, `.md`", "Sec. 4.2 grid (Tables 2, 3, 8–11): λ, λ_WD, B_BN → accuracy, E_SNN/E_baseline, "
+     "dead rate, R, mean ± std over seeds", "score", False),
+    ("`tables/training_time.csv`, `.md`", "Table 7: wall time per epoch with each penalty relative to none", "score",
+     False),
+    ("`tables/claims.csv`, `.md`", "each of the paper's claims: the paired per-seed evidence and a verdict", "claims",
+     True),
+    ("`metrics.json`", "headline DVC metrics: baseline accuracy and energy, every curve's AUCs (with several seeds "
+     "also their mean and sd over seeds) (`dvc metrics show`)", "score", False),
+    ("`plots/tradeoff/<setting>.csv`", "every trade-off run of a setting (column `series` names its curve), drawn by "
+     "`dvc plots show/diff`", "score", False),
+    ("`plots/curves/<setting>.csv`", "per-epoch histories of the baseline and Ω_syn runs (column `run`), drawn by "
+     "`dvc plots show/diff`", "figures", False),
+    ("`figures/layer_shares.png`, `.pdf`", "share of E_SNN, Ω_syn, Ω_total, Ω_balance per layer with every neuron "
+     "firing (Figs. 1–2)", "figures", False),
+    ("`figures/tradeoff.png`, `.pdf`", "energy–accuracy trade-off, runs and Alg. 1 envelope per method (Figs. 3, 5)",
+     "figures", False),
+    ("`figures/seed_spread.png`, `.pdf`", "the trade-off curves as per-λ' means over seeds with ± 1 sd bars", "figures",
+     True),
+    ("`figures/training_curves.png`, `.pdf`", "loss, validation accuracy and firing rate per epoch for a few λ'",
+     "figures", False),
+    ("`README.md`", "this page", "figures", False),
+)
+
+
+_MADE_BY_DEFAULT = (
+    "Everything here is written by `dvc repro` (steps `score` and `figures`, each the DVC stage of that",
+    "name, see `../../dvc.yaml`) and committed; `dvc repro` from a fresh clone rewrites it. This page itself",
+    "is written by the `figures` step (`pipeline.figures.results_readme`): edit that function, not this file.",
+)
+
+
+def _made_by(profile: str) -> tuple[str, ...]:
+    return (f"Everything here is written by `dvc repro {profile}` (the `{profile}` stage runs every step of",
+            f"`profiles/{profile}.yaml` in order, see `../../dvc.yaml`) and committed. This page itself is written",
+            "by the `figures` step (`pipeline.figures.results_readme`): edit that function, not this file.")
+
+
+def _files_table(folder: str, seeds: bool) -> list[str]:
+    rows = [row for row in _README_FILES if seeds or not row[3]]
+    if folder != "claims":
+        rows = [row for row in rows if row[2] != "claims"]
+    return ["| file | what | step |", "|---|---|---|", *(f"| {f} | {what} | `{step}` |" for f, what, step, _ in rows)]
 
 
 def _best_auc(comparison: pd.DataFrame, cutoff: float) -> str:
@@ -219,16 +298,20 @@ def _best_auc(comparison: pd.DataFrame, cutoff: float) -> str:
 
 
 def results_readme(comparison: pd.DataFrame, comparison_md: str, points: pd.DataFrame, cutoff: float,
-                   curve_setting: str | None = None, curve_lam_norms: list[float] | None = None) -> str:
-    """results/README.md: the file list, the headline table and each committed figure with what it shows.
+                   curve_setting: str | None = None, curve_lam_norms: list[float] | None = None,
+                   profile: str = "default", folder: str = "default") -> str:
+    """results/<folder>/README.md: the file list, the headline table and each committed figure with what
+    it shows. `folder` is `default` for the DVC stages' results (whichever `profile` params.yaml
+    selects), or the name of the stage that ran a whole profile (`claims`).
 
-    Written by the `figures` stage from what it has just drawn, so it never
-    goes stale: `comparison` / `comparison_md` are results/tables/method_comparison.csv
+    Written by the `figures` step from what it has just drawn, so it never
+    goes stale: `comparison` / `comparison_md` are tables/method_comparison.csv
     / .md, `points` the run table given to `plot_tradeoff` with `cutoff` P,
     `curve_setting` and `curve_lam_norms` those of `plot_training_curves`.
     Images are linked relatively (figures/*.png), so the page shows them on a
     repository host or in any Markdown viewer of a checkout.
     """
+    seeds = len(points) > 0 and points["seed"].nunique() > 1
     n_settings = points["setting"].nunique() if len(points) else 0
     above = points[points["energy_ratio"] > _X_MAX / 100] if len(points) else points
     above_labels = [f"ann2snn T={int(T)}" if method == "ann2snn" else (PENALTIES[method].symbol if method in PENALTIES else method)
@@ -237,11 +320,9 @@ def results_readme(comparison: pd.DataFrame, comparison_md: str, points: pd.Data
     lam_text = ", ".join(f"{lam:g}" for lam in curve_lam_norms) if curve_lam_norms else "a few values"
     best = _best_auc(comparison, cutoff)
     lines = [
-        "# results/",
+        f"# results/{folder}/" + ("" if profile == folder else f" (profile `{profile}`)"),
         "",
-        "Everything here is written by `dvc repro` (stages `score` and `figures`, see `../dvc.yaml`) and",
-        "committed; `dvc repro` from a fresh clone rewrites it. This page itself is written by",
-        "`python stages/figures.py` (`pipeline.figures.results_readme`): edit that function, not this file.",
+        *(_MADE_BY_DEFAULT if folder == "default" else _made_by(folder)),
         "",
         "## Headline: the trade-off scores per method",
         "",
@@ -266,6 +347,10 @@ def results_readme(comparison: pd.DataFrame, comparison_md: str, points: pd.Data
         + (f"; the {len(above)} costlier run(s) ({above_counts}) are counted in the axis label." if len(above)
            else "."),
         "",
+        *(["### The same curves over seeds", "", "![seed spread](figures/seed_spread.png)", "",
+            "Each marker is the mean over seeds of one λ' (energy ratio, accuracy) with ± 1 sd bars in both",
+            "directions, joined in λ' order; the baseline's mean ± sd is the black star. Overlapping bars mean",
+            "the seeds cannot tell two curves apart at that λ'.", ""] if seeds else []),
         "### Training curves",
         "",
         "![training curves](figures/training_curves.png)",
@@ -289,11 +374,11 @@ def results_readme(comparison: pd.DataFrame, comparison_md: str, points: pd.Data
         "",
         "`dvc plots show` (or `dvc plots diff <rev>` to compare with a revision) writes",
         "`dvc_plots/index.html` from `plots/*/*.csv`: the same trade-off and training curves, one plot per",
-        "setting, with tooltips. The page renders offline (Vega is inlined from `../plots/offline.html`).",
+        "setting, with tooltips. The page renders offline (Vega is inlined from `../../plots/offline.html`).",
         "",
         "## Files",
         "",
-        _README_FILES.rstrip("\n"),
+        *_files_table(folder, seeds),
         "",
     ]
     return "\n".join(lines)

@@ -6,6 +6,7 @@ Spec §8 (paper App. A.4, Alg. 1). A curve is every run of one method: points
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ __all__ = [
     "mi_knn",
     "score_columns",
     "score_curves",
+    "seed_summary",
     "spearman",
     "split_curves",
     "valid_runs",
@@ -170,7 +172,8 @@ def valid_runs(runs: pd.DataFrame) -> pd.Series:
 
 @dataclass(frozen=True)
 class Curve:
-    """One trade-off curve: the valid runs of (setting, method, p, T) (spec §6, Sec. 4.3)."""
+    """One trade-off curve: the valid runs of (setting, method, p, T) (spec §6, Sec. 4.3), all seeds pooled
+    as the paper scores them, or one seed's (`seed` set)."""
 
     setting: str
     method: str
@@ -179,6 +182,7 @@ class Curve:
     energy: np.ndarray
     accuracy: np.ndarray
     n_dropped: int
+    seed: int | None = None
 
     @property
     def label(self) -> str:
@@ -193,8 +197,9 @@ def curve_key(method: str, p: float, T: int, with_p: bool = True) -> str:
     return f"{method}_p{p:g}" if with_p else method
 
 
-def split_curves(points: pd.DataFrame) -> list[Curve]:
-    """Group result rows into curves by (setting, method, p, T), in the paper's method order.
+def split_curves(points: pd.DataFrame, by_seed: bool = False) -> list[Curve]:
+    """Group result rows into curves by (setting, method, p, T) — and seed, `by_seed` — in the paper's
+    method order.
 
     `baseline` rows are not a curve. Rows with diverged=True or a NaN (or
     infinite) accuracy/energy are dropped and counted in `Curve.n_dropped`. An empty
@@ -208,17 +213,18 @@ def split_curves(points: pd.DataFrame) -> list[Curve]:
     unknown = set(points["method"]) - set(METHOD_ORDER) - {"baseline"}
     if unknown:
         raise ValueError(f"unknown method(s) {sorted(unknown)}; expected one of {[*METHOD_ORDER, 'baseline']}")
+    keys = [*_CURVE_KEYS, "seed"] if by_seed else _CURVE_KEYS
     rows = points[points["method"] != "baseline"].sort_values(
-        _CURVE_KEYS, key=lambda col: col.map(METHOD_ORDER.index) if col.name == "method" else col, kind="stable"
+        keys, key=lambda col: col.map(METHOD_ORDER.index) if col.name == "method" else col, kind="stable"
     )
     curves = []
-    for (setting, method, p, T), group in rows.groupby(_CURVE_KEYS, dropna=False, sort=False):
+    for (setting, method, p, T, *seed), group in rows.groupby(keys, dropna=False, sort=False):
         valid = valid_runs(group)
         curves.append(Curve(
             setting=str(setting), method=str(method), p=float(p), T=int(T),
             energy=group.loc[valid, "energy_ratio"].to_numpy(float),
             accuracy=group.loc[valid, "test_accuracy"].to_numpy(float),
-            n_dropped=int((~valid).sum()),
+            n_dropped=int((~valid).sum()), seed=int(seed[0]) if seed else None,
         ))
     return curves
 
@@ -226,13 +232,17 @@ def split_curves(points: pd.DataFrame) -> list[Curve]:
 _METRICS = {"auc": auc, "spearman": spearman, "mi": mi, "mi_knn": mi_knn}
 
 
-def score_columns(cutoffs: Sequence[int] = (70, 50)) -> list[str]:
+def _metric_columns(cutoffs: Sequence[int]) -> list[str]:
+    return [f"{name}_{cutoff:g}" for name in _METRICS for cutoff in cutoffs]
+
+
+def score_columns(cutoffs: Sequence[int] = (70, 50), by_seed: bool = False) -> list[str]:
     """Column names of `score_curves`' output for these cutoffs."""
-    metrics = [f"{name}_{cutoff:g}" for name in _METRICS for cutoff in cutoffs]
-    return ["setting", "method", "p", "T", "label", "n_points", "n_dropped", *metrics]
+    return ["setting", "method", "p", "T", *(["seed"] if by_seed else []), "label", "n_points", "n_dropped",
+            *_metric_columns(cutoffs)]
 
 
-def score_curves(points: pd.DataFrame, cutoffs: Sequence[int] = (70, 50)) -> pd.DataFrame:
+def score_curves(points: pd.DataFrame, cutoffs: Sequence[int] = (70, 50), by_seed: bool = False) -> pd.DataFrame:
     """Score every curve of a run table (spec §8; paper Tables 4, 12–20).
 
     `points` has one row per run (columns setting, method, penalty, p,
@@ -240,16 +250,34 @@ def score_curves(points: pd.DataFrame, cutoffs: Sequence[int] = (70, 50)) -> pd.
     `split_curves`). One output row per curve: its label, n_points (valid
     runs), n_dropped (diverged or NaN runs), and auc_P, spearman_P, mi_P,
     mi_knn_P for each cutoff P. An empty table gives an empty frame with these
-    columns.
+    columns. `by_seed`: one row per curve and seed (column `seed`), each seed's runs scored alone.
     """
     rows = []
-    for curve in split_curves(points):
+    for curve in split_curves(points, by_seed):
         row = {
             "setting": curve.setting, "method": curve.method, "p": curve.p, "T": curve.T,
+            **({"seed": curve.seed} if by_seed else {}),
             "label": curve.label, "n_points": curve.energy.size, "n_dropped": curve.n_dropped,
         }
         for name, metric in _METRICS.items():
             for cutoff in cutoffs:
                 row[f"{name}_{cutoff:g}"] = metric(curve.energy, curve.accuracy, cutoff)
         rows.append(row)
-    return pd.DataFrame(rows, columns=score_columns(cutoffs))
+    return pd.DataFrame(rows, columns=score_columns(cutoffs, by_seed))
+
+
+def seed_summary(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sample sd (ddof = 1; NaN for one seed) over seeds of every metric of every curve.
+
+    `per_seed` is `score_curves(..., by_seed=True)`. One row per curve: setting, method, p, T, label,
+    n_seeds, then `<metric>_mean` and `<metric>_sd` for each metric column (a seed whose metric is NaN,
+    e.g. Spearman of fewer than 2 kept points, is left out of that metric's mean and sd).
+    """
+    metrics = [c for c in per_seed.columns if re.fullmatch(rf"({'|'.join(_METRICS)})_[\d.]+", c)]
+    keys = [*_CURVE_KEYS, "label"]
+    grouped = per_seed.groupby(keys, sort=False)
+    summary = grouped.size().rename("n_seeds").reset_index()
+    for column in metrics:
+        stats = grouped[column].agg(["mean", lambda v: v.std(ddof=1)]).reset_index(drop=True)
+        summary[f"{column}_mean"], summary[f"{column}_sd"] = stats.iloc[:, 0].to_numpy(), stats.iloc[:, 1].to_numpy()
+    return summary

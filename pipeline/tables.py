@@ -78,13 +78,15 @@ def write_table(
     return csv_path, md_path
 
 
-def method_comparison(scores: pd.DataFrame) -> pd.DataFrame:
+def method_comparison(scores: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per setting, one row per curve with AUC(P), Spearman(P), MI(P) (paper Tables 4, 12–20).
 
     `scores` is `scoring.score_curves`' output; the cutoffs are read from its
     `auc_P` columns, in their order. Columns: setting, curve (the label),
-    AUC(P)…, Spearman(P)…, MI(P)… as in the paper, then MI-kNN(P)…, the
-    continuous estimate spec §8 asks to report beside the paper's MI.
+    AUC(P)…, Spearman(P)…, MI(P)… as in the paper (all seeds' runs pooled into one curve), then
+    MI-kNN(P)…, the continuous estimate spec §8 asks to report beside the paper's MI. With a
+    `summary` (`scoring.seed_summary`) of more than one seed, then "AUC(P) seeds" and
+    "Spearman(P) seeds": each seed's curve scored alone, "mean ± sd".
     """
     cutoffs = [m.group(1) for c in scores.columns if (m := re.fullmatch(r"auc_(\d+)", c))]
     if not cutoffs:
@@ -94,7 +96,22 @@ def method_comparison(scores: pd.DataFrame) -> pd.DataFrame:
     }
     _require(scores, ["setting", "label", *renames], "scores (expected scoring.score_curves output)")
     table = scores[["setting", "label", *renames]].rename(columns={"label": "curve", **renames})
+    if summary is not None and (summary["n_seeds"] > 1).any():
+        spread = summary.set_index(["setting", "label"])
+        index = pd.MultiIndex.from_frame(scores[["setting", "label"]])
+        for key in ("auc", "spearman"):
+            for cutoff in cutoffs:
+                mean = spread[f"{key}_{cutoff}_mean"].reindex(index).to_numpy(float)
+                sd = spread[f"{key}_{cutoff}_sd"].reindex(index).to_numpy(float)
+                table[f"{_COMPARISON_METRICS[key]}({cutoff}) seeds"] = [_plus_minus(m, d) for m, d in zip(mean, sd)]
     return table.reset_index(drop=True)
+
+
+def _plus_minus(mean: float, sd: float) -> str:
+    """"mean ± sd" with three decimals ("mean" alone when sd is NaN, "—" when both are)."""
+    if np.isnan(mean):
+        return _MISSING
+    return f"{mean:.3f}" if np.isnan(sd) else f"{mean:.3f} ± {sd:.3f}"
 
 
 def comparison_best(table: pd.DataFrame) -> dict[str, str]:
@@ -105,7 +122,8 @@ def comparison_best(table: pd.DataFrame) -> dict[str, str]:
     consistently with energy); note the paper's MI is ln(#distinct points),
     so its largest value only means most runs above the cutoff.
     """
-    return {column: "max" for column in table.columns if column not in ("setting", "curve")}
+    return {column: "max" for column in table.columns
+            if column not in ("setting", "curve") and pd.api.types.is_numeric_dtype(table[column])}
 
 
 def _mean_std(fractions: pd.Series) -> str:

@@ -1,19 +1,9 @@
 """Stage `train@KIND`: the Sec. 4.3 trade-off grid of one penalty (λ' × p × seeds per setting)."""
 import sys
 
-from pipeline.runs.params import load_params
-from pipeline.runs.plans import penalty_plan
-from pipeline.runs.stage import ARTIFACTS, SPLITS, load_baselines, run_plan, run_stage, write_points
-
-
-def main() -> None:
-    kind = sys.argv[1]
-    params = load_params(["settings", "compute", "data", "train", "penalty"])
-    baselines = load_baselines()
-    plan = penalty_plan(params["settings"], params, SPLITS, kind, baselines)
-    out = ARTIFACTS / "train" / kind
-    write_points(plan, run_plan(plan, params["compute"], out), baselines, out / "points.csv")
-
+from pipeline.runs.params import profiled_params
+from pipeline.runs.stage import DEFAULT, run_stage
+from pipeline.runs.steps import train
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(lambda: train(profiled_params(), DEFAULT, sys.argv[1]))

@@ -57,9 +57,9 @@ def test_dvc_repro_on_ray_matches_local(tmp_path, ray_head):
     run(repo, "git", "init", "-q")
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "tiny profile on ray")
-    out = dvc(repo, "repro")
+    out = dvc(repo, "repro", "figures")
     assert "[1/1" in out and "test accuracy" in out
-    points = pd.read_csv(repo / "results/tables/tradeoff_points.csv")
+    points = pd.read_csv(repo / "results/default/tables/tradeoff_points.csv")
     assert set(points["method"]) == {"baseline", "syn", "total", "balance", "ann2snn"}
     on_ray = json.loads((repo / "artifacts/tune_wd/baseline.json").read_text())
 

@@ -344,7 +344,7 @@ def test_a_diverged_baseline_skips_its_curves_with_one_warning(repo, capsys, cap
         assert stage("score", capsys)[0] == 0
     (warning,) = _warnings(caplog)
     assert warning.startswith(f"warning: the tuned baseline of {broken} diverged at every λ_WD")
-    tables = repo / "results" / "tables"
+    tables = repo / "results" / "default" / "tables"
     points = pd.read_csv(tables / "tradeoff_points.csv")
     assert points.loc[points["setting"] == broken, "energy_ratio"].isna().all()
     assert (points.loc[points["setting"] == broken, "note"] == SKIPPED_NOTE).all()
@@ -353,7 +353,7 @@ def test_a_diverged_baseline_skips_its_curves_with_one_warning(repo, capsys, cap
     steady = comparison[comparison["setting"] == "steady"]
     assert len(steady) == 6 and steady["AUC(50)"].notna().all()
     assert SKIPPED_NOTE in (tables / "method_comparison.md").read_text()
-    assert json.loads((repo / "results" / "metrics.json").read_text())["steady"]["syn"]["auc50"] is not None
+    assert json.loads((repo / "results" / "default" / "metrics.json").read_text())["steady"]["syn"]["auc50"] is not None
 
     caplog.clear()
     with caplog.at_level("WARNING"):
@@ -362,9 +362,9 @@ def test_a_diverged_baseline_skips_its_curves_with_one_warning(repo, capsys, cap
     assert skip == warning
     assert no_curve.startswith("warning: no training curve for baseline (diverged in epoch 1), Ω_syn λ'=1024 "
                                "(diverged in epoch 1)")
-    assert (repo / "results" / "figures" / "training_curves.png").stat().st_size > 0
-    assert (repo / "results" / "figures" / "tradeoff.png").stat().st_size > 0
-    (curves,) = (repo / "results" / "plots" / "curves").iterdir()
+    assert (repo / "results" / "default" / "figures" / "training_curves.png").stat().st_size > 0
+    assert (repo / "results" / "default" / "figures" / "tradeoff.png").stat().st_size > 0
+    (curves,) = (repo / "results" / "default" / "plots" / "curves").iterdir()
     assert curves.name == f"{broken}.csv"
     assert list(dict.fromkeys(pd.read_csv(curves)["run"])) == ["Ω_syn λ'=4", "Ω_syn λ'=64"]  # only runs with epochs
 
@@ -386,6 +386,6 @@ def test_without_divergence_the_tables_keep_their_columns(repo, capsys, caplog):
         assert stage("score", capsys) == (0, "") and stage("figures", capsys) == (0, "")
     assert _warnings(caplog) == []
     for table in ("tradeoff_points", "tradeoff_scores", "method_comparison"):
-        assert "note" not in pd.read_csv(repo / "results" / "tables" / f"{table}.csv").columns
-    (curves,) = (repo / "results" / "plots" / "curves").iterdir()
+        assert "note" not in pd.read_csv(repo / "results" / "default" / "tables" / f"{table}.csv").columns
+    (curves,) = (repo / "results" / "default" / "plots" / "curves").iterdir()
     assert pd.read_csv(curves)["run"].nunique() == 4  # baseline and three λ'

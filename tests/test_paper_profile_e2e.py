@@ -169,7 +169,7 @@ def test_paper_profile_in_miniature_on_ray(tmp_path, monkeypatch):
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "paper profile, shrunk")
     start = time.perf_counter()
-    out = dvc(repo, "exp", "run", "-S", "profile=paper")
+    out = dvc(repo, "exp", "run", "-S", "profile=paper", "figures")
     seconds = time.perf_counter() - start
     print(f"dvc exp run -S profile=paper: {seconds:.0f} s")
 
@@ -177,12 +177,12 @@ def test_paper_profile_in_miniature_on_ray(tmp_path, monkeypatch):
         assert f"Running stage '{stage}'" in out, stage
     for name in TABLES:
         for ext in ("csv", "md"):
-            assert (repo / "results/tables" / f"{name}.{ext}").stat().st_size > 0, f"{name}.{ext}"
+            assert (repo / "results/default/tables" / f"{name}.{ext}").stat().st_size > 0, f"{name}.{ext}"
     for name in ("tradeoff", "training_curves", "layer_shares"):
-        assert (repo / "results/figures" / f"{name}.png").stat().st_size > 0, name
+        assert (repo / "results/default/figures" / f"{name}.png").stat().st_size > 0, name
     assert yaml.safe_load((repo / "params.yaml").read_text())["profile"] == "paper"
 
-    points = pd.read_csv(repo / "results/tables/tradeoff_points.csv")
+    points = pd.read_csv(repo / "results/default/tables/tradeoff_points.csv")
     assert set(points["setting"]) == set(KEPT)
     assert set(points["method"]) == {"baseline", "syn", "total", "balance", "ann2snn"}
     penalized = points[points["method"].isin(["syn", "total", "balance"])]
@@ -191,8 +191,8 @@ def test_paper_profile_in_miniature_on_ray(tmp_path, monkeypatch):
         rows = penalized[penalized["setting"] == setting]
         assert len(rows) == 12 and set(rows["lam_norm"]) == {1, 64}, setting
         assert sorted(points.query("setting == @setting and method == 'ann2snn'")["T"]) == [1, 2], setting
-    assert set(pd.read_csv(repo / "results/tables/grid.csv")["setting"]) == set(KEPT)
-    assert set(pd.read_csv(repo / "results/tables/training_time.csv")["setting"]) == set(KEPT)
+    assert set(pd.read_csv(repo / "results/default/tables/grid.csv")["setting"]) == set(KEPT)
+    assert set(pd.read_csv(repo / "results/default/tables/training_time.csv")["setting"]) == set(KEPT)
 
     for dataset in ("fashion_mnist", "cifar10", "cifar100"):  # the paper's proportions, as make_split makes them
         split = json.loads((repo / "artifacts/splits" / f"{dataset}.json").read_text())

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from pipeline.config import ConfigError
-from pipeline.runs.params import load_params
-from pipeline.runs.plans import choose_baseline, grid_plan, grid_references, penalty_plan, tune_wd_plan
+from pipeline.runs.params import load_params, standalone_params
+from pipeline.runs.plans import ann2snn_plan, choose_baseline, grid_plan, grid_references, penalty_plan, tune_wd_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL = ["profile", "settings", "compute", "data", "train", "tune_wd", "penalty", "grid", "ann2snn",
@@ -28,7 +28,7 @@ def edit(path: Path, change) -> None:
     path.write_text(yaml.safe_dump(params))
 
 
-@pytest.mark.parametrize("profile", ["default", "paper"])
+@pytest.mark.parametrize("profile", ["default", "paper", "claims"])
 def test_shipped_profiles_validate(repo, profile):
     edit(repo / "params.yaml", lambda p: p.update(profile=profile))
     params = load_params(ALL)
@@ -56,7 +56,10 @@ def test_shipped_profiles_validate(repo, profile):
     (lambda p: p["figures"].update(cutoff=60), r"'figures.cutoff' must be one of score.cutoffs"),
     (lambda p: p["figures"].update(models=["lenet"]), r"'figures.models\[0\]' must be one of cnn7"),
     (lambda p: p["settings"][0].update(weight_decays=[]), r"'settings\[0\].weight_decays' must be a non-empty"),
-    (lambda p: p.update(profile="gpu"), r"params key 'profile' must be one of default, paper \(got 'gpu'\)"),
+    (lambda p: p.update(profile="gpu"), r"params key 'profile' must be one of claims, default, paper \(got 'gpu'\)"),
+    (lambda p: p["settings"][0].update(ps=[1, 0.5]), r"params key 'settings\[0\].ps\[1\]' must be >= 1 \(got 0.5\)"),
+    (lambda p: p["grid"].update(settings=[]), r"params key 'grid.settings' must be a non-empty list \(got \[\]\)"),
+    (lambda p: p["ann2snn"].update(settings=["cnn7-cifar"]), r"'ann2snn.settings' names \['cnn7-cifar'\], not in settings"),
     (lambda p: p.update(extras={}), r"unknown params section 'extras'"),
     (lambda p: p["settings"][0].update(lr=-1), r"settings\[0\]' \(cnn7-digits-adam-s3nn\): config key 'lr' must be > 0"),
     (lambda p: p["settings"][0].update(model="lenet"), r"config key 'model' must be one of"),
@@ -129,3 +132,46 @@ def test_exponent_numbers_read_alike_in_params_and_config_files(repo):
                                                       "lam_norms: [1, 2, 4, 8, 16, 64, 256, 1e3]")
     (repo / "params.yaml").write_text(text.replace("curve_lam_norms: [4, 64, 1024]", "curve_lam_norms: [4, 64]"))
     assert load_params(ALL)["penalty"]["lam_norms"][-1] == 1000.0
+
+
+def _claims_plans(params: dict) -> dict[str, list]:
+    """Every plan of the claims profile, with λ_WD = 0 standing in for the tuned baselines."""
+    settings = params["settings"]
+    baselines = {s["name"]: {"weight_decay": 0.0} for s in settings}
+    return {"tune_wd": tune_wd_plan(settings, params, "splits"),
+            **{kind: penalty_plan(settings, params, "splits", kind, baselines) for kind in ("syn", "total", "balance")},
+            "grid": grid_plan(settings, params, "splits"), "ann2snn": ann2snn_plan(settings, params, "splits", baselines)}
+
+
+def test_claims_profile_runs_the_paper_design_with_seeds(repo):
+    params = standalone_params("claims")
+    names = [s["name"] for s in params["settings"]]
+    plans = _claims_plans(params)
+    surrogates = {(c.optimizer, c.surrogate) for _, c in plans["syn"]}
+    assert surrogates == {("adam", "s3nn"), ("adam", "linear"), ("adam", "sigmoid"), ("msgd", "s3nn")}
+    for plan in plans.values():
+        assert {c.seed for _, c in plan} == {0, 1, 2}
+    with_p2 = {name for name, c in plans["syn"] if c.p == 2}
+    assert with_p2 == {names[0]}  # `ps: [1, 2]` on the first setting only; the others take penalty.p = 1
+    assert {name for name, _ in plans["grid"]} == {name for name, _ in plans["ann2snn"]} == {names[0]}
+    assert len(plans["grid"]) == 3 * 2 * 2 * 3  # λ ∈ {0, 1e-6, 1e-5} × λ_WD ∈ {0, 1e-4} × B_BN ∈ {0, 1} × seeds
+    assert sum(map(len, plans.values())) == 264
+
+
+def test_claims_profile_ignores_params_edits_but_compute(repo):
+    edit(repo / "params.yaml", lambda p: (p["penalty"].update(p=2), p["compute"].update(workers=1)))
+    params = standalone_params("claims")
+    assert params["penalty"]["p"] == 1 and params["compute"]["workers"] == 1 and params["profile"] == "claims"
+    with pytest.raises(ConfigError, match=r"profile 'nope' not found"):
+        standalone_params("nope")
+
+
+def test_an_empty_claims_grid_stops_the_claims_stage_in_one_line(repo):
+    (repo / "profiles" / "claims.yaml").write_text(
+        (ROOT / "profiles" / "claims.yaml").read_text().replace("settings: [cnn7-digits-adam-s3nn]\n  lams",
+                                                                "settings: []\n  lams"))
+    shutil.copytree(ROOT / "stages", repo / "stages")
+    done = subprocess.run([sys.executable, "stages/claims.py"], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr == "error: params key 'grid.settings' must be a non-empty list (got [])\n"
+    assert not (repo / "artifacts").exists() and not (repo / "results").exists()

@@ -80,7 +80,7 @@ def _check_drawn(html: str, rows: list[dict], colour_by: str, revisions: int, cu
 
 @pytest.fixture(scope="module")
 def series_files() -> dict[str, list[Path]]:
-    files = {kind: sorted((ROOT / "results" / "plots" / kind).glob("*.csv")) for kind in PLOT_DIRS}
+    files = {kind: sorted((ROOT / "results" / "default" / "plots" / kind).glob("*.csv")) for kind in PLOT_DIRS}
     assert all(files.values()), f"no committed plot CSVs: {files}"
     return files
 

@@ -69,7 +69,7 @@ def test_training_code_is_what_train_imports_and_every_training_stage_depends_on
     assert {"train.py", "neuron.py", "penalties.py", "checkpoint.py", "rundir.py"} <= names
     assert not {"scoring.py", "figures.py", "convert.py"} & names
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    for stage in ("tune_wd", "train", "grid", "ann2snn"):
+    for stage in ("tune_wd", "train", "grid", "ann2snn", "claims"):
         deps = stages[stage]["deps"]
         for path in training_code():
             relative = path.relative_to(ROOT)
@@ -80,7 +80,7 @@ def test_run_products_are_named_in_one_module():
     spelled = {}
     for path in [*(ROOT / "pipeline").rglob("*.py"), *(ROOT / "stages").glob("*.py")]:
         for name in ("checkpoint.pt", "metrics.json", "history.csv", "model.pt", "split.json"):
-            if any(f'"{name}"' in line and "RESULTS /" not in line for line in path.read_text().splitlines()):
+            if any(f'"{name}"' in line and "results /" not in line for line in path.read_text().splitlines()):
                 spelled.setdefault(name, []).append(path.name)
     assert all(places == ["rundir.py"] for places in spelled.values()), spelled
 

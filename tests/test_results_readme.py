@@ -10,7 +10,7 @@ from pipeline.figures import results_readme
 from pipeline.runs.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "results"
+RESULTS = ROOT / "results" / "default"
 TABLES = RESULTS / "tables"
 
 

@@ -25,7 +25,8 @@ from pipeline.config import ConfigError, Rule, RunConfig, check, field_rule, loa
 from pipeline.convert import CONVERSION_NEURONS, ENCODINGS
 from pipeline.models import MODELS
 
-__all__ = ["BACKENDS", "SCHEMA", "check_params", "load_params", "profiled_params", "setting_config"]
+__all__ = ["BACKENDS", "SCHEMA", "check_params", "load_params", "profiled_params", "setting_config",
+           "standalone_params"]
 
 
 BACKENDS = ("local", "ray")  # who trains a stage's runs: pipeline.runs.store, pipeline.runs.ray_backend
@@ -35,6 +36,8 @@ def _sweep(key: str) -> Rule:
     """A non-empty list of values of RunConfig field `key`."""
     return replace(field_rule(key), listed="yes")
 
+
+_SELECTION = Rule(str, optional=True, listed="yes")  # names of settings a section runs on (absent: all)
 
 SCHEMA: dict[str, dict[str, Rule]] = {
     "compute": {"workers": Rule(int, 1), "threads": field_rule("threads"), "device": field_rule("device"),
@@ -46,15 +49,17 @@ SCHEMA: dict[str, dict[str, Rule]] = {
     "penalty": {"p": replace(field_rule("p"), listed="maybe"), "lam_norms": _sweep("lam_norm"),
                 "seeds": _sweep("seed")},
     "grid": {"lams": _sweep("lam"), "weight_decays": _sweep("weight_decay"), "bn_decays": _sweep("bn_decay"),
-             "seeds": _sweep("seed")},
+             "seeds": _sweep("seed"), "settings": _SELECTION},
     "ann2snn": {"lam_norms": _sweep("lam_norm"), "T": Rule(int, 1, listed="yes"), "seeds": _sweep("seed"),
+                "settings": _SELECTION,
                 "neuron": Rule(str, choices=tuple(CONVERSION_NEURONS)), "encoding": Rule(str, choices=ENCODINGS)},
     "score": {"cutoffs": Rule(float, 0, maximum=100, listed="yes")},
     "figures": {"curve_lam_norms": _sweep("lam_norm"), "cutoff": Rule(float, 0, maximum=100),
                 "models": Rule(str, choices=MODELS, listed="yes")},
 }
 _TOP = ("profile", "settings")
-_NOT_RUN_KEYS = ("name", "weight_decays")  # setting keys that are not RunConfig keys
+_NOT_RUN_KEYS = ("name", "weight_decays", "ps")  # setting keys that are not RunConfig keys
+_SETTING_SWEEPS = {"weight_decays": "weight_decay", "ps": "p"}  # a setting's own sweep of a RunConfig key
 
 
 def setting_config(setting: dict, shared: dict | None = None, varied: dict | None = None) -> RunConfig:
@@ -72,8 +77,9 @@ def _check_settings(settings: Any) -> None:
         if not isinstance(setting, dict) or not isinstance(setting.get("name"), str):
             raise ConfigError(f"params key 'settings[{i}]' must be a mapping with a 'name' string")
         names.append(setting["name"])
-        if "weight_decays" in setting:
-            check(f"settings[{i}].weight_decays", setting["weight_decays"], _sweep("weight_decay"), "params key")
+        for sweep, key in _SETTING_SWEEPS.items():
+            if sweep in setting:
+                setting[sweep] = check(f"settings[{i}].{sweep}", setting[sweep], _sweep(key), "params key")
         try:
             setting_config(setting)
         except ConfigError as err:
@@ -104,6 +110,11 @@ def _check_across(params: dict) -> None:
     if untrained:
         raise ConfigError(f"params key 'figures.curve_lam_norms' names λ' {untrained} that penalty.lam_norms "
                           f"does not train; allowed: {trained}")
+    names = [s["name"] for s in params.get("settings", [])]
+    for section in ("grid", "ann2snn"):
+        unknown = [n for n in params.get(section, {}).get("settings") or [] if n not in names]
+        if unknown:
+            raise ConfigError(f"params key '{section}.settings' names {unknown}, not in settings; allowed: {names}")
     cutoffs = params.get("score", {}).get("cutoffs", [])
     if "cutoff" in figures and figures["cutoff"] not in cutoffs:
         raise ConfigError(f"params key 'figures.cutoff' must be one of score.cutoffs {cutoffs} "
@@ -158,6 +169,18 @@ def profiled_params(path: Path | str = "params.yaml", profile: str | None = None
         params = _overlay(params, _read(profiles / "default.yaml"), _read(profiles / f"{profile}.yaml"), profile)
     params["profile"] = profile
     return check_params(params)
+
+
+def standalone_params(profile: str, path: Path | str = "params.yaml") -> dict[str, Any]:
+    """Profile `profile` over the shipped defaults (`profiles/default.yaml`), with params.yaml's `compute`
+    (how runs are trained, not what): a profile whose results do not follow params.yaml edits."""
+    path = Path(path)
+    profiles = path.parent / "profiles"
+    if not (profiles / f"{profile}.yaml").is_file():
+        raise ConfigError(f"profile {profile!r} not found: no {profiles / profile}.yaml")
+    shipped = _read(profiles / "default.yaml")
+    params = _overlay(shipped, shipped, _read(profiles / f"{profile}.yaml"), profile)
+    return check_params({**params, "profile": profile, "compute": _read(path)["compute"]})
 
 
 def load_params(sections: Sequence[str] = (), path: Path | str = "params.yaml") -> dict[str, Any]:

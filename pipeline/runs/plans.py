@@ -18,7 +18,7 @@ from pipeline.runs.params import setting_config
 from pipeline.runs.store import run_id
 
 __all__ = ["Plan", "ann2snn_plan", "baseline_energy", "choose_baseline", "common_keys", "describe",
-           "diverged_baselines", "grid_plan", "grid_references", "method", "penalty_plan", "point_row", "split_path",
+           "diverged_baselines", "grid_plan", "grid_references", "method", "penalty_plan", "point_row", "selected", "split_path",
            "tune_wd_plan", "warn_skipped"]
 
 log = logging.getLogger(__name__)
@@ -118,25 +118,34 @@ def baseline_energy(baseline: dict) -> float:
     return math.nan if baseline.get("diverged") else baseline["energy_pj"]
 
 
+def selected(settings: Sequence[dict], section: dict) -> list[dict]:
+    """The settings an experiment section runs on: those its `settings` list names, else all."""
+    names = section.get("settings")
+    return [s for s in settings if names is None or s["name"] in names]
+
+
 def penalty_plan(settings: Sequence[dict], params: dict, splits_dir: Path | str, kind: str,
                  baselines: dict[str, dict]) -> Plan:
-    """Sec. 4.3: penalty `kind` × p × λ' × seeds at each setting's tuned λ_WD."""
+    """Sec. 4.3: penalty `kind` × p × λ' × seeds at each setting's tuned λ_WD (p: the setting's own `ps`
+    list, else `penalty.p`)."""
     penalty = params["penalty"]
-    ps = penalty["p"] if isinstance(penalty["p"], list) else [penalty["p"]]
+    shared_ps = penalty["p"] if isinstance(penalty["p"], list) else [penalty["p"]]
     plan = []
     for setting in settings:
         tuned = {"weight_decay": baselines[setting["name"]]["weight_decay"]}
         plan += _runs([{**setting, **tuned}], params, splits_dir,
-                      {"penalty": [kind], "p": ps, "lam_norm": penalty["lam_norms"], "seed": penalty["seeds"]})
+                      {"penalty": [kind], "p": setting.get("ps", shared_ps), "lam_norm": penalty["lam_norms"],
+                       "seed": penalty["seeds"]})
     return plan
 
 
 def grid_plan(settings: Sequence[dict], params: dict, splits_dir: Path | str) -> Plan:
-    """Sec. 4.2: Ω_syn (p = 1) over raw λ × λ_WD × B_BN × seeds, each list with 0 added (the paper's
-    unregularised, weight-decay-only and B_BN-only rows, and the λ = λ_WD = B_BN = 0 normaliser)."""
+    """Sec. 4.2: Ω_syn (p = 1) over raw λ × λ_WD × B_BN × seeds on the `grid.settings` (all by default),
+    each list with 0 added (the paper's unregularised, weight-decay-only and B_BN-only rows, and the
+    λ = λ_WD = B_BN = 0 normaliser)."""
     grid = params["grid"]
     with_zero = {key: sorted({0, *grid[key]}) for key in ("lams", "weight_decays", "bn_decays")}
-    return _runs(settings, params, splits_dir,
+    return _runs(selected(settings, grid), params, splits_dir,
                  {"penalty": ["syn"], "p": [1], "lam": with_zero["lams"], "weight_decay": with_zero["weight_decays"],
                   "bn_decay": with_zero["bn_decays"], "seed": grid["seeds"]})
 
@@ -150,9 +159,10 @@ def grid_references(plan: Plan, metrics: Sequence[dict]) -> list[float]:
 
 def ann2snn_plan(settings: Sequence[dict], params: dict, splits_dir: Path | str,
                  baselines: dict[str, dict]) -> Plan:
-    """Sec. 4.3.3: QReLU ANNs with a synaptic-operation penalty (Ω_syn, p = 1) over λ' × seeds."""
+    """Sec. 4.3.3: QReLU ANNs with a synaptic-operation penalty (Ω_syn, p = 1) over λ' × seeds, on the
+    `ann2snn.settings` (all by default)."""
     plan = []
-    for setting in settings:
+    for setting in selected(settings, params["ann2snn"]):
         tuned = {"weight_decay": baselines[setting["name"]]["weight_decay"], "neuron": "qrelu"}
         plan += _runs([{**setting, **tuned}], params, splits_dir,
                       {"penalty": ["syn"], "p": [1], "lam_norm": params["ann2snn"]["lam_norms"],

@@ -59,26 +59,37 @@ def tradeoff_points(artifacts: Path, baselines: dict[str, dict]) -> pd.DataFrame
     return points
 
 
-def headline(scores: pd.DataFrame, baselines: dict[str, dict]) -> dict:
+def headline(scores: pd.DataFrame, baselines: dict[str, dict], summary: pd.DataFrame | None = None) -> dict:
     """The DVC metrics, short enough for `dvc exp show`: per setting, the baseline and each curve's AUCs.
 
     Keys: `baseline.acc` (test accuracy, %), `baseline.energy_uj` (E_SNN, µJ per image) and
-    `<curve>.auc<P>` (%), the curve named by `scoring.curve_key` without its p when the penalty
-    has one p only (`syn.auc70`; `syn_p2.auc70` beside `syn_p1.auc70` when both are trained).
+    `<curve>.auc<P>` (%, all seeds pooled into one curve), the curve named by `scoring.curve_key`
+    without its p when the penalty has one p only (`syn.auc70`; `syn_p2.auc70` beside `syn_p1.auc70`
+    when both are trained). With a `summary` (`scoring.seed_summary`) of more than one seed, also
+    `<curve>.auc<P>_mean` and `<curve>.auc<P>_sd` over the seeds' own curves.
     With one setting these sit at the top; with several, under each setting's name.
-    The full score table is `results/tables/tradeoff_scores.csv`.
+    The full score table is `tables/tradeoff_scores.csv`.
     """
     cutoffs = [c.removeprefix("auc_") for c in scores.columns if c.startswith("auc_")]
     ps_per_method = scores.groupby("method")["p"].nunique()
+    seeds = summary is not None and (summary["n_seeds"] > 1).any()
+    spread = summary.set_index(["setting", "label"]) if seeds else None
     metrics: dict[str, dict] = {}
     for setting, base in baselines.items():
         metrics[setting] = {"baseline": {"acc": round(100 * base["test_accuracy"], 2),
                                          "energy_uj": round(base["energy_pj"] / 1e6, 4)}}
     for _, row in scores.iterrows():
         key = curve_key(row["method"], row["p"], row["T"], with_p=ps_per_method[row["method"]] > 1)
-        metrics[row["setting"]][key] = {
-            f"auc{c}": None if math.isnan(row[f"auc_{c}"]) else round(float(row[f"auc_{c}"]), 2) for c in cutoffs}
+        curve = {f"auc{c}": _rounded(row[f"auc_{c}"]) for c in cutoffs}
+        if seeds:
+            own = spread.loc[(row["setting"], row["label"])]
+            curve |= {f"auc{c}_{stat}": _rounded(own[f"auc_{c}_{stat}"]) for c in cutoffs for stat in ("mean", "sd")}
+        metrics[row["setting"]][key] = curve
     return next(iter(metrics.values())) if len(metrics) == 1 else metrics
+
+
+def _rounded(value: float) -> float | None:
+    return None if math.isnan(value) else round(float(value), 2)
 
 
 def write_plot_series(points: pd.DataFrame, out_dir: Path) -> None:

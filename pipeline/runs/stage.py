@@ -1,8 +1,10 @@
-"""What the stage scripts share: artifact paths, running a plan, its points table, one-line errors."""
+"""What the pipeline steps share: where a profile writes (`Layout`), running a plan, its points table,
+one-line errors."""
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -13,20 +15,52 @@ from pipeline.fileio import one_line, write_atomic
 from pipeline.runs.plans import Plan, baseline_energy, describe, point_row
 from pipeline.runs.store import export_runs, run_all
 
-__all__ = ["ARTIFACTS", "BASELINES", "CHECKED", "HEADLINE", "RESULTS", "SPLITS", "load_baselines", "run_plan", "run_stage",
-           "write_points", "write_rows"]
-
-ARTIFACTS = Path("artifacts")
-CHECKED = ARTIFACTS / "checked"  # the `check` stage's stamp: every later stage runs after it
-SPLITS = ARTIFACTS / "splits"
-BASELINES = ARTIFACTS / "tune_wd" / "baseline.json"
-RESULTS = Path("results")
-HEADLINE = RESULTS / "metrics.json"  # the DVC metrics file (not a run's metrics)
+__all__ = ["DEFAULT", "Layout", "run_plan", "run_stage", "write_points", "write_rows"]
 
 
-def load_baselines() -> dict[str, dict]:
-    """The tuned baseline of every setting, as the `tune_wd` stage recorded it."""
-    return json.loads(BASELINES.read_text())
+@dataclass(frozen=True)
+class Layout:
+    """Where one profile's pipeline writes: `artifacts` (the steps' intermediate tables and run products)
+    and `results` (the published tables, figures, plot series and DVC metrics, committed)."""
+
+    artifacts: Path
+    results: Path
+
+    @classmethod
+    def of(cls, profile: str) -> Layout:
+        """The default profile's artifacts are the DVC stages' outputs, `artifacts/<step>`; another profile
+        (the `claims` stage) keeps its own under `artifacts/<profile>/`. Results: `results/<profile>/`."""
+        return cls(Path("artifacts") / ("" if profile == "default" else profile), Path("results") / profile)
+
+    @property
+    def checked(self) -> Path:
+        """The `check` step's stamp: every later step runs after it."""
+        return self.artifacts / "checked"
+
+    @property
+    def splits(self) -> Path:
+        return self.artifacts / "splits"
+
+    @property
+    def baselines(self) -> Path:
+        """The tuned baseline of every setting (`tune_wd`)."""
+        return self.artifacts / "tune_wd" / "baseline.json"
+
+    @property
+    def tables(self) -> Path:
+        return self.results / "tables"
+
+    @property
+    def headline(self) -> Path:
+        """The DVC metrics file (not a run's metrics)."""
+        return self.results / "metrics.json"
+
+    def load_baselines(self) -> dict[str, dict]:
+        """The tuned baseline of every setting, as the `tune_wd` step recorded it."""
+        return json.loads(self.baselines.read_text())
+
+
+DEFAULT = Layout.of("default")  # the DVC stages' (whichever profile params.yaml selects)
 
 
 def run_plan(plan: Plan, compute: dict, out_dir: Path) -> list[dict]:
