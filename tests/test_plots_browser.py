@@ -2,7 +2,7 @@
 
 The page template plots/offline.html inlines Vega, Vega-Lite and vega-embed
 (plots/make_template.py, from the npm packages pinned in plots/package-lock.json).
-The browser tests run DVC on the committed results/plots/ CSVs, open the page
+The browser tests run DVC on the committed results/*/plots/ CSVs, open the page
 from a file URL in headless Chromium with no network (own network namespace
 where `unshare -n` works, and an unreachable proxy either way) and count the
 SVG marks Vega drew in each plot: one line per curve or run, one point per row.
@@ -80,7 +80,7 @@ def _check_drawn(html: str, rows: list[dict], colour_by: str, revisions: int, cu
 
 @pytest.fixture(scope="module")
 def series_files() -> dict[str, list[Path]]:
-    files = {kind: sorted((ROOT / "results" / "default" / "plots" / kind).glob("*.csv")) for kind in PLOT_DIRS}
+    files = {kind: sorted(ROOT.glob(f"results/*/plots/{kind}/*.csv")) for kind in PLOT_DIRS}  # default, claims
     assert all(files.values()), f"no committed plot CSVs: {files}"
     return files
 

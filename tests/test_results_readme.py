@@ -1,40 +1,47 @@
-"""results/README.md shows the results (issue 15): figures embedded, headline table, a paragraph per figure."""
+"""results/<folder>/README.md shows the results (issue 15): figures embedded, headline table, a paragraph per
+figure — for the DVC stages' results (default) and the claims stage's."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from pipeline.figures import results_readme
-from pipeline.runs.params import load_params
+from pipeline.runs.params import load_params, standalone_params
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "results" / "default"
-TABLES = RESULTS / "tables"
+FOLDERS = ["default", "claims"]
 
 
-def _committed_inputs() -> tuple:
-    comparison = pd.read_csv(TABLES / "method_comparison.csv")
-    comparison_md = (TABLES / "method_comparison.md").read_text(encoding="utf-8")
-    points = pd.read_csv(TABLES / "tradeoff_points.csv")
-    (curves,) = sorted((RESULTS / "plots" / "curves").glob("*.csv"))  # one file, named after its setting
-    lam_norms = load_params(["figures"], ROOT / "params.yaml")["figures"]["curve_lam_norms"]
-    return comparison, comparison_md, points, curves.stem, lam_norms
+def _committed_inputs(folder: str) -> tuple:
+    results = ROOT / "results" / folder
+    tables = results / "tables"
+    comparison = pd.read_csv(tables / "method_comparison.csv")
+    comparison_md = (tables / "method_comparison.md").read_text(encoding="utf-8")
+    points = pd.read_csv(tables / "tradeoff_points.csv")
+    (curves,) = sorted((results / "plots" / "curves").glob("*.csv"))  # one file, named after its setting
+    params = (load_params(["figures"], ROOT / "params.yaml") if folder == "default"
+              else standalone_params(folder, ROOT / "params.yaml"))
+    return results, comparison, comparison_md, points, curves.stem, params["figures"]["curve_lam_norms"]
 
 
-def test_readme_embeds_figures_table_and_a_paragraph_per_figure():
-    comparison, comparison_md, points, setting, lam_norms = _committed_inputs()
-    text = results_readme(comparison, comparison_md, points, 50, curve_setting=setting, curve_lam_norms=lam_norms)
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_readme_embeds_figures_table_and_a_paragraph_per_figure(folder):
+    results, comparison, comparison_md, points, setting, lam_norms = _committed_inputs(folder)
+    text = results_readme(comparison, comparison_md, points, 50, curve_setting=setting, curve_lam_norms=lam_norms,
+                          profile=folder, folder=folder)
     assert comparison_md.strip() in text
     images = re.findall(r"!\[[^\]]+\]\(([^)]+)\)", text)
-    assert sorted(images) == sorted(f"figures/{p.name}" for p in (RESULTS / "figures").glob("*.png"))
+    assert sorted(images) == sorted(f"figures/{p.name}" for p in (results / "figures").glob("*.png"))
     for image in images:
-        assert (RESULTS / image).is_file()
+        assert (results / image).is_file()
         after = text.split(f"]({image})", 1)[1].lstrip("\n").split("\n\n", 1)[0]
         assert len(after.split()) > 20, f"no paragraph after {image}"
-    best = comparison.loc[comparison["AUC(50)"].idxmax()]
-    assert f"the largest AUC(50) is {best['curve']}'s ({best['AUC(50)']:.1f})" in text
+    for name, rows in comparison.groupby("setting"):
+        best = rows.loc[rows["AUC(50)"].idxmax()]
+        assert f"In `{name}` the largest AUC(50) is {best['curve']}'s ({best['AUC(50)']:.1f})" in text
     above = int((points["energy_ratio"] > 1.1).sum())
     assert f"the {above} costlier run(s)" in text
     assert f"λ' = {', '.join(f'{lam:g}' for lam in lam_norms)}" in text and f"`{setting}`" in text
@@ -45,9 +52,10 @@ def test_readme_without_runs_still_renders():
     assert "figures/tradeoff.png" in text and "largest AUC" not in text and "costlier" not in text
 
 
-def test_committed_readme_is_what_the_figures_stage_writes():
-    comparison, comparison_md, points, setting, lam_norms = _committed_inputs()
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_committed_readme_is_what_the_figures_step_writes(folder):
+    results, comparison, comparison_md, points, setting, lam_norms = _committed_inputs(folder)
     expected = results_readme(comparison, comparison_md, points, 50, curve_setting=setting,
-                              curve_lam_norms=lam_norms)
-    assert (RESULTS / "README.md").read_text(encoding="utf-8") == expected, \
-        "results/README.md is stale: python stages/figures.py (or dvc repro figures) rewrites it"
+                              curve_lam_norms=lam_norms, profile=folder, folder=folder)
+    assert (results / "README.md").read_text(encoding="utf-8") == expected, \
+        f"results/{folder}/README.md is stale: dvc repro {'figures' if folder == 'default' else folder} rewrites it"

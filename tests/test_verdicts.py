@@ -93,6 +93,7 @@ def test_claim_table_pairs_by_setting_and_seed():
     m = row("AUC Ω_syn − best other Ω, p = 1, m")
     assert m["claim"] == "Ω_syn leads with optimiser msgd" and m["mean"] == pytest.approx(np.mean([-4, 4, -1]))
     assert m["verdict"] == INCONCLUSIVE
+    assert "Ω_syn leads whatever the surrogate" not in set(table["claim"])  # one setting per optimiser: no pooling
     assert row("AUC Ω_syn p=1 − ann2snn T=1", "AUC(all cutoffs)")["verdict"] == NOT_HOLDS  # [-10, -9, -11]
     assert row("AUC Ω_syn p=1 − ann2snn T=5", "AUC(all cutoffs)")["verdict"] == HOLDS
     energy = row("−Spearman ρ(λ', energy ratio) per curve and seed", "ρ")
@@ -101,3 +102,16 @@ def test_claim_table_pairs_by_setting_and_seed():
     assert wd["n"] == 3 and wd["mean"] == pytest.approx(0.1) and wd["verdict"] == HOLDS
     bn = row("energy ratio at B_BN = 1 − at B_BN = 0", "energy_ratio")
     assert bn["n"] == 6 and bn["verdict"] == HOLDS  # λ ∈ {0, 1e-5} at λ_WD > 0, × 3 seeds; noise below the margin
+
+
+def test_surrogates_of_one_optimiser_are_also_pooled():
+    per_seed = _per_seed({
+        ("a", "syn", 1.0, 1): [60, 62, 61], ("a", "total", 1.0, 1): [50, 55, 52], ("a", "balance", 1.0, 1): [30, 20, 25],
+        ("b", "syn", 1.0, 1): [70, 71, 72], ("b", "total", 1.0, 1): [60, 66, 61], ("b", "balance", 1.0, 1): [65, 60, 70],
+    })
+    settings = [SETTINGS[0], {"name": "b", "optimizer": "adam", "surrogate": "linear"}]
+    table = claim_table(per_seed, _points(), _grid(), settings)
+    pooled = table[(table["claim"] == "Ω_syn leads whatever the surrogate (adam, pooled)")
+                   & (table["metric"] == "AUC(70)")].iloc[0]
+    assert pooled["n"] == 6 and pooled["mean"] == pytest.approx(np.mean([10, 7, 9, 5, 5, 2]))  # b: best of total, balance
+    assert pooled["verdict"] == HOLDS
