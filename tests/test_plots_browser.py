@@ -72,7 +72,8 @@ def _check_drawn(html: str, rows: list[dict], colour_by: str, revisions: int, cu
     assert len({stroke for _, stroke in lines}) == min(len(series), 10)  # one colour per curve / run (category10)
     visible = {row[colour_by] for row in rows if cutoff is None or float(row["energy_ratio"]) <= cutoff}
     joined = [d for d, _ in lines if "L" in d]  # a line through two or more points
-    multi = {s for s in visible if sum(r[colour_by] == s for r in rows) > 1}
+    order = "lam_norm" if "lam_norm" in rows[0] else "epoch"  # a line joins the per-λ' means (or the epochs)
+    multi = {s for s in visible if len({r[order] for r in rows if r[colour_by] == s}) > 1}
     assert len(joined) >= revisions * len(multi) > 0
     points = re.findall(r'aria-roledescription="point"', html)
     assert len(points) == revisions * len(rows)
