@@ -2,7 +2,7 @@
 and the table of the paper's claims with their verdicts."""
 from pipeline.runs.params import standalone_params
 from pipeline.runs.stage import Layout, run_stage
-from pipeline.runs.steps import claims, run_profile
+from pipeline.runs.reports import claims, run_profile
 
 
 def main() -> None:
