@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from pipeline.fileio import write_atomic
 from pipeline.penalties import PENALTIES
-from pipeline.scoring import auc, envelope, split_curves, valid_runs
+from pipeline.scoring import auc, envelope, seed_statistics, split_curves, valid_runs
 
 __all__ = ["layer_shares", "plot_layer_shares", "plot_seed_spread", "plot_tradeoff", "plot_training_curves",
            "results_readme"]
@@ -161,11 +161,15 @@ def plot_tradeoff(points: pd.DataFrame, path_stem: Path, cutoff: float | None = 
 def seed_means(points: pd.DataFrame) -> pd.DataFrame:
     """Per (setting, method, p, T, λ'): mean and sample sd over seeds of the energy ratio and the test
     accuracy of the valid runs, and their number (`n_seeds`); baseline rows form one group per setting."""
-    keys = ["setting", "method", "p", "T", "lam_norm"]
-    grouped = points[valid_runs(points)].groupby(keys, sort=True)
-    stats = grouped[["energy_ratio", "test_accuracy"]].agg(["mean", "std"])
-    stats.columns = [f"{column}_{stat.replace('std', 'sd')}" for column, stat in stats.columns]
-    return stats.assign(n_seeds=grouped.size()).reset_index()
+    return seed_statistics(points[valid_runs(points)], ["setting", "method", "p", "T", "lam_norm"],
+                           ["energy_ratio", "test_accuracy"])
+
+
+def _mean_with_sd_bars(ax, rows: pd.DataFrame, **style) -> None:
+    """`seed_means` rows as markers at the means, with ± 1 sd bars in energy and accuracy (none for one seed)."""
+    ax.errorbar(100 * rows["energy_ratio_mean"], 100 * rows["test_accuracy_mean"],
+                xerr=100 * rows["energy_ratio_sd"].fillna(0), yerr=100 * rows["test_accuracy_sd"].fillna(0),
+                capsize=2, **style)
 
 
 def plot_seed_spread(points: pd.DataFrame, path_stem: Path) -> list[Path]:
@@ -175,24 +179,20 @@ def plot_seed_spread(points: pd.DataFrame, path_stem: Path) -> list[Path]:
     means = seed_means(points)
     if means.empty:
         return _no_data(path_stem, "trade-off seed spread")
-    curves = [c for c in split_curves(points) if c.method != "baseline"]
+    curves = split_curves(points)
     styles = {label: _style(i) for i, label in enumerate(dict.fromkeys(c.label for c in curves))}
     settings = sorted(means["setting"].unique())
     fig = Figure(figsize=(5.5 * len(settings), 5.8), layout="constrained")
     axes = fig.subplots(1, len(settings), squeeze=False)[0]
     for ax, setting in zip(axes, settings):
         for curve in (c for c in curves if c.setting == setting):
-            rows = means[(means["setting"] == setting) & (means["method"] == curve.method) & (means["T"] == curve.T)
-                         & ((means["p"] == curve.p) | (curve.method == "ann2snn"))].sort_values("lam_norm")
-            style = styles[curve.label]
-            ax.errorbar(100 * rows["energy_ratio_mean"], 100 * rows["test_accuracy_mean"],
-                        xerr=100 * rows["energy_ratio_sd"].fillna(0), yerr=100 * rows["test_accuracy_sd"].fillna(0),
-                        capsize=2, elinewidth=0.8, label=f"{curve.label} (n = {rows['n_seeds'].max()} seeds)", **style)
+            rows = means[(means["setting"] == setting) & (means["method"] == curve.method) & (means["p"] == curve.p)
+                         & (means["T"] == curve.T)].sort_values("lam_norm")
+            _mean_with_sd_bars(ax, rows, elinewidth=0.8, label=f"{curve.label} (n = {rows['n_seeds'].max()} seeds)",
+                               **styles[curve.label])
         base = means[(means["setting"] == setting) & (means["method"] == "baseline")]
         if len(base):
-            ax.errorbar(100 * base["energy_ratio_mean"], 100 * base["test_accuracy_mean"],
-                        xerr=100 * base["energy_ratio_sd"].fillna(0), yerr=100 * base["test_accuracy_sd"].fillna(0),
-                        marker="*", markersize=14, color="black", linestyle="none", capsize=2, label="baseline")
+            _mean_with_sd_bars(ax, base, marker="*", markersize=14, color="black", linestyle="none", label="baseline")
         ax.set_xlim(0, _X_MAX)
         ax.set_xlabel("E_SNN / E_baseline [%], mean ± sd over seeds")
         ax.set_ylabel("test accuracy [%], mean ± sd over seeds")
@@ -270,9 +270,10 @@ _MADE_BY_DEFAULT = (
 )
 
 
-def _made_by(profile: str) -> tuple[str, ...]:
-    return (f"Everything here is written by `dvc repro {profile}` (the `{profile}` stage runs every step of",
-            f"`profiles/{profile}.yaml` in order, see `../../dvc.yaml`) and committed. This page itself is written",
+def _made_by(stage: str) -> tuple[str, ...]:
+    """Who writes results/<stage>/: the stage of that name, running every step of profiles/<stage>.yaml."""
+    return (f"Everything here is written by `dvc repro {stage}` (the `{stage}` stage runs every step of",
+            f"`profiles/{stage}.yaml` in order, see `../../dvc.yaml`) and committed. This page itself is written",
             "by the `figures` step (`pipeline.figures.results_readme`): edit that function, not this file.")
 
 

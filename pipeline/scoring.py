@@ -28,6 +28,7 @@ __all__ = [
     "mi_knn",
     "score_columns",
     "score_curves",
+    "seed_statistics",
     "seed_summary",
     "spearman",
     "split_curves",
@@ -266,18 +267,22 @@ def score_curves(points: pd.DataFrame, cutoffs: Sequence[int] = (70, 50), by_see
     return pd.DataFrame(rows, columns=score_columns(cutoffs, by_seed))
 
 
+def seed_statistics(frame: pd.DataFrame, keys: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
+    """Per group of `keys` (one row per seed in `frame`): `n_seeds`, then the mean and sample sd (ddof = 1;
+    NaN for one seed) of each of `columns` as `<column>_mean`, `<column>_sd`; groups in first-seen order,
+    NaN values left out of their column's mean and sd."""
+    grouped = frame.groupby(list(keys), sort=False)
+    stats = grouped[list(columns)].agg(["mean", "std"])
+    stats.columns = [f"{column}_{'sd' if stat == 'std' else stat}" for column, stat in stats.columns]
+    return pd.concat([grouped.size().rename("n_seeds"), stats], axis=1).reset_index()
+
+
 def seed_summary(per_seed: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sample sd (ddof = 1; NaN for one seed) over seeds of every metric of every curve.
+    """Mean and sample sd over seeds of every metric of every curve (`seed_statistics`).
 
     `per_seed` is `score_curves(..., by_seed=True)`. One row per curve: setting, method, p, T, label,
     n_seeds, then `<metric>_mean` and `<metric>_sd` for each metric column (a seed whose metric is NaN,
     e.g. Spearman of fewer than 2 kept points, is left out of that metric's mean and sd).
     """
     metrics = [c for c in per_seed.columns if re.fullmatch(rf"({'|'.join(_METRICS)})_[\d.]+", c)]
-    keys = [*_CURVE_KEYS, "label"]
-    grouped = per_seed.groupby(keys, sort=False)
-    summary = grouped.size().rename("n_seeds").reset_index()
-    for column in metrics:
-        stats = grouped[column].agg(["mean", lambda v: v.std(ddof=1)]).reset_index(drop=True)
-        summary[f"{column}_mean"], summary[f"{column}_sd"] = stats.iloc[:, 0].to_numpy(), stats.iloc[:, 1].to_numpy()
-    return summary
+    return seed_statistics(per_seed, [*_CURVE_KEYS, "label"], metrics)
