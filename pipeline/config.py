@@ -37,6 +37,7 @@ __all__ = [
     "RunConfig",
     "check",
     "field_rule",
+    "device_kind",
     "identity_mismatch",
     "result_keys",
     "load_config_file",
@@ -47,7 +48,8 @@ OPTIMIZERS = ("adam", "msgd")
 DEVICES = ("auto", "cpu", "cuda")
 PENALTY_CHOICES = ("none", *PENALTIES)
 # Keys that do not change a run's result: a finished run or checkpoint still matches when only these differ.
-NON_RESULT_KEYS = ("data_dir", "download", "threads", "device")
+# The thread count does (it orders float sums; `pipeline.numerics`), and so does the device, by its kind.
+NON_RESULT_KEYS = ("data_dir", "download")
 
 
 class ConfigError(ValueError):
@@ -170,11 +172,29 @@ class RunConfig:
         return result_keys(self.to_dict())
 
 
+def device_kind(device: str) -> str:
+    """`cpu` or `cuda`: the kind of device a run with `device` trains on here (`auto`: CUDA when available)."""
+    if device == "auto":
+        return "cuda" if _cuda_available() else "cpu"
+    return device.split(":")[0]
+
+
+@functools.cache
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def result_keys(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The keys of a config mapping that determine a run's result: all but `NON_RESULT_KEYS`, and
-    `loader_workers` only under RandAugment (which worker draws which augmentation depends on their number)."""
+    """The keys of a config mapping that determine a run's result: all but `NON_RESULT_KEYS`, the device
+    by its kind (`device_kind`), and `loader_workers` only under RandAugment (which worker draws which
+    augmentation depends on their number)."""
     ignored = (*NON_RESULT_KEYS, *(() if config.get("randaugment") else ("loader_workers",)))
-    return {k: v for k, v in config.items() if k not in ignored}
+    keys = {k: v for k, v in config.items() if k not in ignored}
+    if "device" in keys:
+        keys["device"] = device_kind(keys["device"])
+    return keys
 
 
 # Allowed names come from the registries.

@@ -59,7 +59,8 @@ class ActivityMeter:
     def update(self, spikes: Sequence[Tensor]) -> None:
         """Add one batch: `spikes[l]` is [N, *shape of layer l]."""
         flat = [s.detach().flatten(1) for s in spikes]
-        self.events += torch.stack([synaptic_events(s, w).sum().double() for s, w in zip(flat, self.psi)])
+        # in float64: integer sums stay exact (float32 is exact only below 2^24 per example and layer)
+        self.events += torch.stack([synaptic_events(s.double(), w).sum() for s, w in zip(flat, self.psi)])
         self.spike_totals += torch.stack([s.sum().double() for s in flat])
         for mask, s in zip(self.fired, flat):
             mask |= s.amax(0) > 0

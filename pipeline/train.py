@@ -31,12 +31,13 @@ from tqdm import tqdm
 
 from pipeline.checkpoint import RunState, resume, save_checkpoint
 from pipeline.cli import command_line
-from pipeline.config import RunConfig
+from pipeline.config import RunConfig, device_kind
 from pipeline.data import INFO, load_datasets, make_loaders
 from pipeline.energy import ActivityMeter
 from pipeline.fileio import probe_writable, write_atomic
 from pipeline.models import create_model
 from pipeline.neuron import NEURON_KINDS, neurons
+from pipeline.numerics import environment, pin_torch
 from pipeline.penalties import batch_penalty, omega_all_firing
 from pipeline.rundir import CHECKPOINT, HISTORY, METRICS, MODEL, SPLIT, clear_blockers, finished_metrics
 
@@ -81,10 +82,12 @@ def evaluate(model: nn.Module, loader: DataLoader, meter: ActivityMeter | None =
 
 
 def run_device(cfg: RunConfig) -> torch.device:
-    """The device `cfg.device` names; `auto` is CUDA when available, else the CPU."""
-    if cfg.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.device)
+    """The device `cfg.device` names (`auto`: CUDA when available, else the CPU), with the process's numerics
+    pinned (`pipeline.numerics.pin_torch`) and its thread count set to the run's: call before the run's first
+    tensor operation."""
+    pin_torch()
+    torch.set_num_threads(cfg.threads)
+    return torch.device(cfg.device if cfg.device != "auto" else device_kind("auto"))
 
 
 def build_model(cfg: RunConfig) -> nn.Module:
@@ -217,7 +220,6 @@ def _train_run(cfg: RunConfig, out_dir: Path, stop_after: int | None, saved: dic
         return done
     if cfg.split_file and not Path(cfg.split_file).exists():  # it will be written: fail now, not after loading
         probe_writable(Path(cfg.split_file).parent, "split file directory")
-    torch.set_num_threads(cfg.threads)
     device = run_device(cfg)
     run = resume(lambda: _fresh_run(cfg, device), cfg.identity(), out_dir / CHECKPOINT, cfg.epochs)
     saved["epoch"] = run.epoch
@@ -278,6 +280,7 @@ def _finish(cfg: RunConfig, out_dir: Path, run: RunState, test_loader: DataLoade
         "diverged": diverged,
         "epoch_seconds": sum(seconds) / len(seconds),
         "epochs_run": run.epoch + int(diverged),  # a diverged epoch counts as run
+        "environment": environment(str(next(run.model.parameters()).device)),
         "config": cfg.to_dict(),
     }
     buf = io.BytesIO()

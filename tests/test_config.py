@@ -4,7 +4,7 @@ import argparse
 import pytest
 
 from pipeline.cli import add_config_arguments, config_from_args
-from pipeline.config import NON_RESULT_KEYS, PENALTY_CHOICES, ConfigError, RunConfig, load_config_file
+from pipeline.config import NON_RESULT_KEYS, PENALTY_CHOICES, ConfigError, RunConfig, device_kind, load_config_file
 from pipeline.data import DATASETS
 from pipeline.models import MODELS
 from pipeline.neuron import SURROGATES
@@ -58,10 +58,13 @@ def test_int_is_accepted_for_float_and_stored_as_float():
 
 
 def test_identity_leaves_out_run_irrelevant_keys():
-    a = RunConfig(threads=1, data_dir="a")
-    b = RunConfig(threads=2, data_dir="b", device="cpu")
+    a = RunConfig(data_dir="a", device="auto")
+    b = RunConfig(data_dir="b", download=False, device=device_kind("auto"))
     assert a.identity() == b.identity() and not set(NON_RESULT_KEYS) & set(a.identity())
     assert a.identity() != RunConfig(seed=1).identity()
+    # the thread count orders float sums (pipeline.numerics), the device kind picks the kernels
+    assert a.identity() != RunConfig(threads=2).identity()
+    assert RunConfig(device="cpu").identity()["device"] == "cpu"
 
 
 def test_yaml_file_reads_exponents_as_numbers(tmp_path):

@@ -19,7 +19,8 @@ def fake_run(cfg: RunConfig, out: Path) -> dict:
 
 def test_run_ids_follow_result_keys_only():
     a = RunConfig.from_dict({"penalty": "syn", "lam_norm": 4.0})
-    assert run_id(a) == run_id(RunConfig.from_dict({"penalty": "syn", "lam_norm": 4, "threads": 2}))
+    assert run_id(a) == run_id(RunConfig.from_dict({"penalty": "syn", "lam_norm": 4, "data_dir": "elsewhere"}))
+    assert run_id(a) != run_id(RunConfig.from_dict({"penalty": "syn", "lam_norm": 4, "threads": 2}))
     assert run_id(a) != run_id(RunConfig.from_dict({"penalty": "syn", "lam_norm": 8.0}))
 
 

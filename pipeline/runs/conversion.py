@@ -25,9 +25,10 @@ def evaluate_trained(cfg: RunConfig, run_dir: Path, steps: Sequence[int], *, neu
     """
     check_conversion(steps, neuron, encoding)
     trained = finished_metrics(cfg.identity(), run_dir)
+    device = run_device(cfg)
     ann = build_model(cfg)
     ann.load_state_dict(torch.load(run_dir / MODEL, weights_only=True, map_location="cpu"))
-    ann.to(run_device(cfg))
+    ann.to(device)
     data = load_datasets(cfg.dataset, cfg.data_dir, split_seed=cfg.split_seed, split_file=cfg.split_file,
                          randaugment=False, download=cfg.download)
     loader = DataLoader(data.test, batch_size=cfg.batch_size)
