@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping
 
 from pipeline.config import ConfigError
 from pipeline.fileio import one_line
-from pipeline.runs.claim import Job, locked_run
+from pipeline.runs.lock import Job, locked_run
 from pipeline.rundir import finished_metrics
 from pipeline.train import train_run
 

@@ -14,7 +14,7 @@ its run-cache when a change is reverted).
 `compute.backend` picks who trains the runs: `local` (a process pool of
 `compute.workers` on this machine) or `ray` (one Ray task per run, on a local
 Ray instance or a cluster; `pipeline.runs.ray_backend`). On both, a run trains
-while holding an exclusive lock on `store/<run id>/.lock` (`pipeline.runs.claim`), so two
+while holding an exclusive lock on `store/<run id>/.lock` (`pipeline.runs.lock`), so two
 stages or experiments that need the same configuration never train it at the
 same time: the second waits, then finds it finished. On a cluster the store
 must be a filesystem every node mounts (NFS or another shared filesystem with
@@ -39,7 +39,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from pipeline.config import RunConfig
 from pipeline.rundir import PRODUCTS
-from pipeline.runs.claim import Job, locked_run
+from pipeline.runs.lock import Job, locked_run
 from pipeline.runs.ray_backend import run_on_ray
 from pipeline.train import train_run
 

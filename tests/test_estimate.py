@@ -1,9 +1,9 @@
-"""python -m pipeline.runs.plan: runs, epochs, images per stage and the makespan arithmetic."""
+"""python -m pipeline.runs.estimate: runs, epochs, images per stage and the makespan arithmetic."""
 from pathlib import Path
 
 import pytest
 
-from pipeline.runs.plan import main, makespan
+from pipeline.runs.estimate import main, makespan
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,6 @@
 """What a profile asks of a cluster: runs, epochs, images and an estimated wall time per stage.
 
-    python -m pipeline.runs.plan PROFILE [--gpus N ...] [--gpu-tflops F] [--utilization U] [--params FILE]
+    python -m pipeline.runs.estimate PROFILE [--gpus N ...] [--gpu-tflops F] [--utilization U] [--params FILE]
 
 PROFILE is a file stem in profiles/ (default, paper); it is overlaid on
 params.yaml as `dvc exp run -S profile=PROFILE` would. For every training
@@ -176,7 +176,7 @@ def report(params: dict, gpus: Sequence[int], flops_per_s: float, tflops: float,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.runs.plan", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pipeline.runs.estimate", description=__doc__.splitlines()[0])
     parser.add_argument("profile", help="a profile in profiles/ (default, paper)")
     parser.add_argument("--gpus", type=int, nargs="+", default=[1], help="GPU counts to estimate for (default 1)")
     parser.add_argument("--gpu-tflops", type=float, default=A100_FP32_TFLOPS,

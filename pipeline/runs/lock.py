@@ -1,4 +1,4 @@
-"""Claiming a run in the store: one process trains a configuration at a time, on any backend.
+"""The run lock: one process trains a configuration at a time, on any backend.
 
 A run trains while its process holds an exclusive `flock` on `store/<run id>/.lock`. A second
 claimant (another stage, experiment or node) waits, then finds the run finished. The kernel drops
