@@ -243,8 +243,11 @@ _README_FILES = (  # (file, what, step that writes it, only with several seeds)
      "dead rate, R, mean ± std over seeds", "score", False),
     ("`tables/training_time.csv`, `.md`", "Table 7: wall time per epoch with each penalty relative to none", "score",
      False),
-    ("`tables/claims.csv`, `.md`", "each of the paper's claims: the paired per-seed evidence and a verdict", "claims",
+    ("`tables/claims.csv`, `.md`", "each of the paper's claims: the paired per-seed evidence and a verdict", "score",
      True),
+    ("`environment.json`", "what trained the runs: versions, CPU, the ISA in effect, threads, the pinning "
+     "(`pipeline.numerics`)", "score", False),
+    ("`reference.json`", "the runs `python -m pipeline.runs.verify` retrains and compares bit for bit", "score", False),
     ("`metrics.json`", "headline DVC metrics: baseline accuracy and energy, every curve's AUCs (with several seeds "
      "also their mean and sd over seeds) (`dvc metrics show`)", "score", False),
     ("`plots/tradeoff/<setting>.csv`", "every trade-off run of a setting (column `series` names its curve), drawn by "
@@ -263,24 +266,17 @@ _README_FILES = (  # (file, what, step that writes it, only with several seeds)
 )
 
 
-_MADE_BY_DEFAULT = (
-    "Everything here is written by `dvc repro` (steps `score` and `figures`, each the DVC stage of that",
-    "name, see `../../dvc.yaml`) and committed; `dvc repro` from a fresh clone rewrites it. This page itself",
-    "is written by the `figures` step (`pipeline.figures.results_readme`): edit that function, not this file.",
-)
+def _made_by(item: str) -> tuple[str, ...]:
+    """Who writes results/<item>/: the stages `score@<item>` and `figures@<item>` of dvc.yaml."""
+    when = ("`dvc repro` from a fresh clone rewrites it" if item == "default" else
+            f"a fresh clone's `dvc repro` finds it up to date; `dvc repro -f figures@{item}` regenerates it")
+    return (f"Everything here is written by the stages `score@{item}` and `figures@{item}` (see `../../dvc.yaml`)",
+            f"and committed; {when}. This page itself is written by `pipeline.figures.results_readme`: edit that",
+            "function, not this file.")
 
 
-def _made_by(stage: str) -> tuple[str, ...]:
-    """Who writes results/<stage>/: the stage of that name, running every step of profiles/<stage>.yaml."""
-    return (f"Everything here is written by `dvc repro {stage}` (the `{stage}` stage runs every step of",
-            f"`profiles/{stage}.yaml` in order, see `../../dvc.yaml`) and committed. This page itself is written",
-            "by the `figures` step (`pipeline.figures.results_readme`): edit that function, not this file.")
-
-
-def _files_table(folder: str, seeds: bool) -> list[str]:
+def _files_table(seeds: bool) -> list[str]:
     rows = [row for row in _README_FILES if seeds or not row[3]]
-    if folder != "claims":
-        rows = [row for row in rows if row[2] != "claims"]
     return ["| file | what | step |", "|---|---|---|", *(f"| {f} | {what} | `{step}` |" for f, what, step, _ in rows)]
 
 
@@ -302,8 +298,8 @@ def results_readme(comparison: pd.DataFrame, comparison_md: str, points: pd.Data
                    curve_setting: str | None = None, curve_lam_norms: list[float] | None = None,
                    profile: str = "default", folder: str = "default") -> str:
     """results/<folder>/README.md: the file list, the headline table and each committed figure with what
-    it shows. `folder` is `default` for the DVC stages' results (whichever `profile` params.yaml
-    selects), or the name of the stage that ran a whole profile (`claims`).
+    it shows. `folder` is the pipeline item (dvc.yaml's `profiles`): `default` (whichever `profile`
+    params.yaml selects) or a committed profile's name.
 
     Written by the `figures` step from what it has just drawn, so it never
     goes stale: `comparison` / `comparison_md` are tables/method_comparison.csv
@@ -323,7 +319,7 @@ def results_readme(comparison: pd.DataFrame, comparison_md: str, points: pd.Data
     lines = [
         f"# results/{folder}/" + ("" if profile == folder else f" (profile `{profile}`)"),
         "",
-        *(_MADE_BY_DEFAULT if folder == "default" else _made_by(folder)),
+        *_made_by(folder),
         "",
         "## Headline: the trade-off scores per method",
         "",
@@ -379,7 +375,7 @@ def results_readme(comparison: pd.DataFrame, comparison_md: str, points: pd.Data
         "",
         "## Files",
         "",
-        *_files_table(folder, seeds),
+        *_files_table(seeds),
         "",
     ]
     return "\n".join(lines)

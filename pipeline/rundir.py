@@ -14,7 +14,7 @@ from pathlib import Path
 from pipeline.config import identity_mismatch, result_keys
 from pipeline.fileio import one_line, set_aside
 
-__all__ = ["CHECKPOINT", "HISTORY", "METRICS", "MODEL", "PRODUCTS", "SPLIT", "clear_blockers", "finished_metrics"]
+__all__ = ["CHECKPOINT", "HISTORY", "METRICS", "MODEL", "RECORDS", "SPLIT", "clear_blockers", "finished_metrics"]
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ HISTORY = "history.csv"  # one row per finished epoch
 SPLIT = "split.json"  # the train/validation split, unless the config names a split_file
 METRICS = "metrics.json"  # written last: its presence marks a finished run
 MODEL = "model.pt"  # the final state_dict
-PRODUCTS = (METRICS, HISTORY, MODEL)  # what a finished run hands on
+RECORDS = (METRICS, HISTORY)  # what a stage keeps of a finished run (its model stays in the run store)
 
 
 _NUMBERS = ("test_accuracy", "val_accuracy", "energy_pj", "rate_mean", "rate_sum", "dead_rate", "epoch_seconds")

@@ -1,7 +1,6 @@
-"""Stage `ann2snn`: QReLU ANNs trained with a synaptic-operation penalty, converted and run for T steps."""
-from pipeline.runs.params import profiled_params
-from pipeline.runs.stage import DEFAULT, run_stage
-from pipeline.runs.steps import ann2snn
+"""Stage `ann2snn@ITEM`: QReLU ANNs trained with a synaptic-operation penalty, converted and run for T steps."""
+from pipeline.runs.experiments import ann2snn
+from pipeline.runs.harness import stage_main
 
 if __name__ == "__main__":
-    run_stage(lambda: ann2snn(profiled_params(), DEFAULT))
+    stage_main(ann2snn)

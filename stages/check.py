@@ -1,8 +1,8 @@
-"""Stage `check`: the whole params.yaml (profile applied) validated, and the run store probed for
-writability, before any stage trains."""
-from pipeline.runs.params import profiled_params
-from pipeline.runs.stage import DEFAULT, run_stage
-from pipeline.runs.steps import check
+"""Stage `check@ITEM`: the item's params (params.yaml with its profile, or profiles/ITEM.yaml) validated whole,
+the run store probed for writability, each section written to artifacts/ITEM/params/ before anything trains."""
+from pipeline.runs.experiments import check
+from pipeline.runs.harness import item_argument, run_stage
 
 if __name__ == "__main__":
-    run_stage(lambda: check(profiled_params(), DEFAULT))
+    layout = item_argument()
+    run_stage(lambda: check(layout))

@@ -1,7 +1,7 @@
-"""Stage `figures`: layer-wise shares (Figs. 1–2), trade-off curves (Figs. 3, 5), training curves, results/README.md."""
-from pipeline.runs.params import profiled_params
-from pipeline.runs.stage import DEFAULT, run_stage
-from pipeline.runs.reports import figures
+"""Stage `figures@ITEM`: layer-wise shares (Figs. 1–2), trade-off curves (Figs. 3, 5), training curves,
+results/ITEM/README.md."""
+from pipeline.runs.reporting import figures
+from pipeline.runs.harness import stage_main
 
 if __name__ == "__main__":
-    run_stage(lambda: figures(profiled_params(), DEFAULT))
+    stage_main(figures)

@@ -1,7 +1,7 @@
-"""Stage `score`: trade-off points and scores, the Sec. 4.2 grid and training-time tables, headline metrics."""
-from pipeline.runs.params import profiled_params
-from pipeline.runs.stage import DEFAULT, run_stage
-from pipeline.runs.reports import score
+"""Stage `score@ITEM`: trade-off points and scores, the Sec. 4.2 grid and training-time tables, the claims'
+verdicts, headline metrics, environment and verify sample."""
+from pipeline.runs.reporting import score
+from pipeline.runs.harness import stage_main
 
 if __name__ == "__main__":
-    run_stage(lambda: score(profiled_params(), DEFAULT))
+    stage_main(score)

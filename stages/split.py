@@ -1,7 +1,6 @@
-"""Stage `split`: the seeded train/validation(/test) split of every dataset in use (spec §5)."""
-from pipeline.runs.params import profiled_params
-from pipeline.runs.stage import DEFAULT, run_stage
-from pipeline.runs.steps import split
+"""Stage `split@ITEM`: the seeded train/validation(/test) split of every dataset in use (spec §5)."""
+from pipeline.runs.experiments import split
+from pipeline.runs.harness import stage_main
 
 if __name__ == "__main__":
-    run_stage(lambda: split(profiled_params(), DEFAULT))
+    stage_main(split)

@@ -1,7 +1,6 @@
-"""Stage `tune_wd`: baseline runs (λ' = 0) over a λ_WD sweep; the best validation accuracy wins."""
-from pipeline.runs.params import profiled_params
-from pipeline.runs.stage import DEFAULT, run_stage
-from pipeline.runs.steps import tune_wd
+"""Stage `tune_wd@ITEM`: baseline runs (λ' = 0) over a λ_WD sweep; the best validation accuracy wins."""
+from pipeline.runs.experiments import tune_wd
+from pipeline.runs.harness import stage_main
 
 if __name__ == "__main__":
-    run_stage(lambda: tune_wd(profiled_params(), DEFAULT))
+    stage_main(tune_wd)

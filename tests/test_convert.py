@@ -11,7 +11,7 @@ from pipeline.energy import E_AC_PJ
 from pipeline.models import create_model, input_shape
 from pipeline.neuron import Neuron, QReLU, Spike, neurons
 from pipeline.penalties import batch_penalty
-from pipeline.runs.conversion import evaluate_trained
+from pipeline.runs.experiments import evaluate_trained
 from pipeline.synapses import attach_psi, synapse_counts
 
 ARCHS = ["cnn7", "vgg11", "resnet18"]

@@ -20,7 +20,7 @@ def test_plan_counts_every_stage(profile, runs, epochs, capsys, monkeypatch):
     assert main([profile, "--gpus", "1", "8"]) == 0
     out = capsys.readouterr().out.splitlines()
     rows = {line.split()[0]: line.split() for line in out if line.split() and line.split()[0] in
-            ("tune_wd", "train@syn", "grid", "ann2snn", "total")}
+            ("tune_wd", "train", "grid", "ann2snn", "total")}
     assert int(rows["total"][1].replace(",", "")) == runs and int(rows["total"][2].replace(",", "")) == epochs
     assert "ESTIMATE" in out[1] and out[-1].startswith("N=")
     if profile == "default":  # 3 λ_WD × 10 epochs × (1257 training + 180 validation images) + 3 × 360 test images

@@ -29,11 +29,13 @@ import pipeline.train as train
 from pipeline.cli import add_config_arguments, config_from_args
 from pipeline.config import RunConfig
 from pipeline.rundir import CHECKPOINT, HISTORY, METRICS
-from pipeline.runs.params import load_params
+from pipeline.runs.params import resolve
 from pipeline.runs.plans import (ann2snn_plan, baseline_energy, choose_baseline, grid_plan, grid_references,
                                  penalty_plan, point_row, tune_wd_plan)
-from pipeline.runs.results import SKIPPED_NOTE
-from pipeline.runs.stage import write_points, write_rows
+from pipeline.runs.reporting import SKIPPED_NOTE
+from pipeline.runs.experiments import write_points, write_rows
+from pipeline.runs.layout import Layout
+from pipeline.runs.params import write_checked
 from pipeline.runs.store import run_id
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +76,7 @@ def edit(path: Path, change) -> None:
 
 def stage(name: str, capsys, *argv: str) -> tuple[int, str]:
     """Run stages/<name>.py as `python stages/<name>.py` would, in this process: (exit code, stderr)."""
-    sys.argv = [f"stages/{name}.py", *argv]
+    sys.argv = [f"stages/{name}.py", *(argv or ("default",))]
     try:
         runpy.run_path(f"stages/{name}.py", run_name="__main__")
         code = 0
@@ -103,7 +105,8 @@ def test_check_stage_refuses_bad_params_in_one_line(repo, capsys, change, messag
 
 def test_check_stage_as_a_process_prints_one_line_no_traceback(repo):
     edit(repo / "params.yaml", lambda p: p.update(trian={"epochs": 3}))
-    done = subprocess.run([sys.executable, "stages/check.py"], cwd=repo, env=ENV, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "stages/check.py", "default"], cwd=repo, env=ENV, capture_output=True,
+                          text=True)
     assert done.returncode == 2 and "Traceback" not in done.stderr and done.stderr.count("\n") == 1
     assert done.stderr.startswith("error: unknown params section 'trian'")
 
@@ -113,7 +116,7 @@ def test_exponent_lam_norms_pass_in_params_and_config_files(repo, capsys):
     text = text.replace("lam_norms: [1, 2, 4, 8, 16, 64, 256, 1024]", "lam_norms: [1, 1e3]")
     (repo / "params.yaml").write_text(text.replace("curve_lam_norms: [4, 64, 1024]", "curve_lam_norms: [1, 1e3]"))
     assert stage("check", capsys) == (0, "")
-    assert load_params(["penalty"])["penalty"]["lam_norms"] == [1.0, 1000.0]
+    assert resolve("default")["penalty"]["lam_norms"] == [1.0, 1000.0]
     (repo / "run.yaml").write_text("penalty: syn\nlam_norm: 1e3\nweight_decay: 1e-4\n")
     parser = cli._Parser()
     add_config_arguments(parser)
@@ -122,6 +125,9 @@ def test_exponent_lam_norms_pass_in_params_and_config_files(repo, capsys):
 
 
 def test_missing_upstream_artifact_is_one_line_exit_1(repo, capsys):
+    code, err = stage("score", capsys)
+    assert code == 2 and err == "error: artifacts/default/params not found: run the check stage first (dvc repro)\n"
+    assert stage("check", capsys) == (0, "")
     code, err = stage("score", capsys)
     assert code == 1 and err.startswith("error: FileNotFoundError: ") and "baseline.json" in err
     assert err.count("\n") == 1
@@ -293,38 +299,42 @@ def _fake_metrics(i: int, diverged: bool = False) -> dict:
             "rate_sum": 1.0, "dead_rate": 0.2, "diverged": diverged, "epoch_seconds": 1.0}
 
 
-def _write_history(run_dir: Path) -> None:
+def _write_records(run_dir: Path, cfg: RunConfig, metrics: dict, with_history: bool = True) -> None:
+    """A run's records as a stage exports them: metrics.json, and history.csv unless it diverged in epoch 1."""
     run_dir.mkdir(parents=True)
-    pd.DataFrame({"epoch": [1, 2], "loss": [2.0, 1.0], "train_accuracy": [0.3, 0.6], "val_accuracy": [0.3, 0.5],
-                  "rate_mean": [0.2, 0.1], "lam": [0.1, 0.2]}).to_csv(run_dir / HISTORY, index=False)
+    (run_dir / METRICS).write_text(json.dumps({**metrics, "config": cfg.to_dict()}))
+    if with_history:
+        history = {"epoch": [1, 2], "loss": [2.0, 1.0], "train_accuracy": [0.3, 0.6], "val_accuracy": [0.3, 0.5],
+                   "rate_mean": [0.2, 0.1], "lam": [0.1, 0.2]}
+        pd.DataFrame(history).to_csv(run_dir / HISTORY, index=False)
 
 
 def _fake_artifacts(params: dict, broken: str) -> None:
     """Every training stage's outputs for `params`, made up; setting `broken`'s baseline diverged at every λ_WD
     (in epoch 1: no history) and so did its Ω_syn run at the largest λ'."""
-    art, settings = Path("artifacts"), params["settings"]
-    tune = tune_wd_plan(settings, params, "artifacts/splits")
-    baselines = choose_baseline(tune, [_fake_metrics(i, name == broken) for i, (name, _) in enumerate(tune)])
+    layout, settings = Layout("default"), params["settings"]
+    write_checked(params, layout.checked)
+    art = layout.artifacts
+    tune = tune_wd_plan(settings, params, layout.splits)
+    tuned = [_fake_metrics(i, name == broken) for i, (name, _) in enumerate(tune)]
+    baselines = choose_baseline(tune, tuned)
     (art / "tune_wd").mkdir(parents=True)
     (art / "tune_wd" / "baseline.json").write_text(json.dumps(baselines))
-    write_points(tune, [_fake_metrics(i, name == broken) for i, (name, _) in enumerate(tune)], baselines,
-                 art / "tune_wd" / "points.csv")
-    for name, cfg in tune:
-        if name != broken:
-            _write_history(art / "tune_wd" / "runs" / run_id(cfg))
+    write_points(tune, tuned, baselines, art / "tune_wd" / "points.csv")
+    for (name, cfg), m in zip(tune, tuned):
+        _write_records(art / "tune_wd" / "runs" / run_id(cfg), cfg, m, with_history=name != broken)
     top = max(params["penalty"]["lam_norms"])
-    for kind in ("syn", "total", "balance"):
-        plan = penalty_plan(settings, params, "artifacts/splits", kind, baselines)
-        runs = [_fake_metrics(i, name == broken and cfg.lam_norm == top) for i, (name, cfg) in enumerate(plan)]
-        write_points(plan, runs, baselines, art / "train" / kind / "points.csv")
-        for (name, cfg), m in zip(plan, runs):
-            if kind == "syn" and not m["diverged"]:
-                _write_history(art / "train" / "syn" / "runs" / run_id(cfg))
-    plan = ann2snn_plan(settings, params, "artifacts/splits", baselines)
+    plan = [run for kind in ("syn", "total", "balance") for run in penalty_plan(settings, params, layout.splits, kind,
+                                                                                  baselines)]
+    runs = [_fake_metrics(i, name == broken and cfg.lam_norm == top) for i, (name, cfg) in enumerate(plan)]
+    write_points(plan, runs, baselines, art / "train" / "points.csv")
+    for (name, cfg), m in zip(plan, runs):
+        _write_records(art / "train" / "runs" / run_id(cfg), cfg, m, with_history=not m["diverged"])
+    plan = ann2snn_plan(settings, params, layout.splits, baselines)
     write_rows([point_row(name, cfg, {**_fake_metrics(i), "T": T}, baseline_energy(baselines[name]),
                           curve="ann2snn", T=T)
                 for i, (name, cfg) in enumerate(plan) for T in params["ann2snn"]["T"]], art / "ann2snn" / "points.csv")
-    plan = grid_plan(settings, params, "artifacts/splits")
+    plan = grid_plan(settings, params, layout.splits)
     runs = [_fake_metrics(i, name == broken and cfg.lam == cfg.weight_decay == cfg.bn_decay == 0)
             for i, (name, cfg) in enumerate(plan)]
     write_rows([point_row(name, cfg, m, ref) for (name, cfg), m, ref in zip(plan, runs, grid_references(plan, runs))],
@@ -336,7 +346,7 @@ def test_a_diverged_baseline_skips_its_curves_with_one_warning(repo, capsys, cap
         p["settings"].append({**p["settings"][0], "name": "steady", "lr": 0.01})
         p["figures"]["models"] = ["cnn7"]
     edit(repo / "params.yaml", change)
-    params = load_params(["settings", "compute", "data", "train", "tune_wd", "penalty", "grid", "ann2snn"])
+    params = resolve("default")
     broken = params["settings"][0]["name"]
     _fake_artifacts(params, broken)
 
@@ -371,16 +381,17 @@ def test_a_diverged_baseline_skips_its_curves_with_one_warning(repo, capsys, cap
 
 def test_score_stage_warning_is_one_stderr_line_in_a_real_process(repo):
     edit(repo / "params.yaml", lambda p: p["settings"].append({**p["settings"][0], "name": "steady", "lr": 0.01}))
-    params = load_params(["settings", "compute", "data", "train", "tune_wd", "penalty", "grid", "ann2snn"])
+    params = resolve("default")
     _fake_artifacts(params, params["settings"][0]["name"])
-    done = subprocess.run([sys.executable, "stages/score.py"], cwd=repo, env=ENV, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "stages/score.py", "default"], cwd=repo, env=ENV, capture_output=True,
+                          text=True)
     assert done.returncode == 0 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "diverged at every λ_WD" in done.stderr
 
 
 def test_without_divergence_the_tables_keep_their_columns(repo, capsys, caplog):
     edit(repo / "params.yaml", lambda p: p["figures"].update(models=["cnn7"]))
-    params = load_params(["settings", "compute", "data", "train", "tune_wd", "penalty", "grid", "ann2snn"])
+    params = resolve("default")
     _fake_artifacts(params, broken="")
     with caplog.at_level("WARNING"):
         assert stage("score", capsys) == (0, "") and stage("figures", capsys) == (0, "")

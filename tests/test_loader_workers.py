@@ -6,7 +6,7 @@ import yaml
 
 from pipeline.config import ConfigError, RunConfig
 from pipeline.data import load_datasets, make_loaders
-from pipeline.runs.params import load_params
+from pipeline.runs.params import resolve
 from pipeline.runs.store import run_all, run_id
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,11 +58,11 @@ def test_compute_keys_are_validated(repo, key, value, message):
     params["compute"][key] = value
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(ConfigError, match=message):
-        load_params(["compute"])
+        resolve("default")
 
 
 def test_fractional_gpus_and_the_ray_backend_validate(repo):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["compute"].update(backend="ray", gpus_per_run=0.25, ray_address="auto")
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
-    assert load_params(["compute"])["compute"]["gpus_per_run"] == 0.25
+    assert resolve("default")["compute"]["gpus_per_run"] == 0.25

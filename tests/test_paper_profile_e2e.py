@@ -31,8 +31,8 @@ N_TRAIN, N_TEST = 300, 100  # images per dataset: the split pool and the test se
 WIDTH = 0.0625
 KEPT = ("cnn7-fmnist-adam-s3nn", "vgg11-cifar10-adam-s3nn", "resnet18-cifar100-adam-s3nn")
 TABLES = ("tradeoff_points", "tradeoff_scores", "method_comparison", "grid", "training_time")
-STAGES = ("check", "split", "tune_wd", "train@syn", "train@total", "train@balance", "grid", "ann2snn", "score",
-          "figures")
+STAGES = tuple(f"{stage}@default" for stage in ("check", "split", "tune_wd", "train", "grid", "ann2snn", "score",
+                                                   "figures"))
 
 
 def _images(rng, n: int, shape: tuple, classes: int) -> tuple[np.ndarray, list[int]]:
@@ -169,7 +169,7 @@ def test_paper_profile_in_miniature_on_ray(tmp_path, monkeypatch):
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "paper profile, shrunk")
     start = time.perf_counter()
-    out = dvc(repo, "exp", "run", "-S", "profile=paper", "figures")
+    out = dvc(repo, "exp", "run", "-S", "profile=paper", "figures@default")
     seconds = time.perf_counter() - start
     print(f"dvc exp run -S profile=paper: {seconds:.0f} s")
 
@@ -195,16 +195,16 @@ def test_paper_profile_in_miniature_on_ray(tmp_path, monkeypatch):
     assert set(pd.read_csv(repo / "results/default/tables/training_time.csv")["setting"]) == set(KEPT)
 
     for dataset in ("fashion_mnist", "cifar10", "cifar100"):  # the paper's proportions, as make_split makes them
-        split = json.loads((repo / "artifacts/splits" / f"{dataset}.json").read_text())
+        split = json.loads((repo / "artifacts/default/splits" / f"{dataset}.json").read_text())
         train, val, _ = INFO[dataset].sizes
         assert split["pool"] == N_TRAIN
         assert len(split["val"]) == round(N_TRAIN * val / (train + val)) == N_TRAIN // 10
         assert len(split["train"]) == N_TRAIN - N_TRAIN // 10
         assert split == make_split(dataset, 0, N_TRAIN)
-    baselines = json.loads((repo / "artifacts/tune_wd/baseline.json").read_text())
+    baselines = json.loads((repo / "artifacts/default/tune_wd/baseline.json").read_text())
     assert {name: b["weight_decay"] for name, b in baselines.items()} == {
         s["name"]: s["weight_decays"][0] for s in effective["settings"]}  # the paper's tuned λ_WD
-    runs = (repo / "artifacts/tune_wd/runs").glob("*/metrics.json")
+    runs = (repo / "artifacts/default/tune_wd/runs").glob("*/metrics.json")
     configs = [json.loads(path.read_text())["config"] for path in runs]
     assert {(c["dataset"], c["model"]) for c in configs} == {
         ("fashion_mnist", "cnn7"), ("cifar10", "vgg11"), ("cifar100", "resnet18")}

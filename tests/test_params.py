@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from pipeline.config import ConfigError
-from pipeline.runs.params import load_params, standalone_params
+from pipeline.runs.params import resolve
 from pipeline.runs.plans import ann2snn_plan, choose_baseline, grid_plan, grid_references, penalty_plan, tune_wd_plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ def edit(path: Path, change) -> None:
 @pytest.mark.parametrize("profile", ["default", "paper", "claims"])
 def test_shipped_profiles_validate(repo, profile):
     edit(repo / "params.yaml", lambda p: p.update(profile=profile))
-    params = load_params(ALL)
+    params = resolve("default")
     if profile == "paper":
         assert len(params["settings"]) == 10 and params["train"]["epochs"] == 150
         assert params["penalty"]["p"] == [1, 2] and len(params["penalty"]["lam_norms"]) == 14
@@ -41,7 +41,7 @@ def test_shipped_profiles_validate(repo, profile):
 @pytest.mark.parametrize("change,message", [
     (lambda p: p["penalty"].update(p=0.5), r"params key 'penalty.p' must be >= 1 \(got 0.5\)"),
     (lambda p: p["penalty"].update(p=[1, "two"]), r"params key 'penalty.p\[1\]' must be a number"),
-    (lambda p: p["penalty"].update(lam_norm=[1]), r"unknown params key 'penalty.lam_norm'; allowed: p, lam_norms"),
+    (lambda p: p["penalty"].update(lam_norm=[1]), r"unknown params key 'penalty.lam_norm'; allowed: kinds, p, lam_norms"),
     (lambda p: p["penalty"].update(lam_norms=[-1]), r"'penalty.lam_norms\[0\]' must be >= 0"),
     (lambda p: p["compute"].update(workers=True), r"'compute.workers' must be an integer \(got bool True\)"),
     (lambda p: p.update(trian={"epochs": 3}), r"unknown params section 'trian'; allowed: profile, settings"),
@@ -67,11 +67,11 @@ def test_shipped_profiles_validate(repo, profile):
 def test_bad_values_are_named(repo, change, message):
     edit(repo / "params.yaml", change)
     with pytest.raises(ConfigError, match=message):
-        load_params(ALL)
+        resolve("default")
 
 
 def test_plans_cover_the_grids(repo):
-    params = load_params(ALL)
+    params = resolve("default")
     settings = params["settings"]
     tune = tune_wd_plan(settings, params, "splits")
     assert [c.weight_decay for _, c in tune] == params["tune_wd"]["weight_decays"]
@@ -100,7 +100,7 @@ def test_plans_cover_the_grids(repo):
 def test_stage_fails_in_one_line_before_any_work(repo):
     edit(repo / "params.yaml", lambda p: p["data"].update(split_seed=-1))
     shutil.copytree(ROOT / "stages", repo / "stages")
-    done = subprocess.run([sys.executable, "stages/split.py"], cwd=repo, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "stages/check.py", "default"], cwd=repo, capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr == "error: params key 'data.split_seed' must be >= 0 (got -1)\n"
     assert not (repo / "artifacts").exists()
@@ -108,7 +108,7 @@ def test_stage_fails_in_one_line_before_any_work(repo):
 
 def test_a_setting_overrides_the_shared_sections(repo):
     edit(repo / "params.yaml", lambda p: p["settings"][0].update(epochs=3, weight_decays=[0.5]))
-    params = load_params(ALL)
+    params = resolve("default")
     plan = tune_wd_plan(params["settings"], params, "splits")
     assert [(c.epochs, c.weight_decay) for _, c in plan] == [(3, 0.5)]
 
@@ -121,7 +121,7 @@ def test_default_profile_file_is_the_committed_params():
 
 def test_a_value_set_in_params_wins_over_the_profile(repo, capsys):
     edit(repo / "params.yaml", lambda p: (p.update(profile="paper"), p["penalty"].update(p=2)))
-    params = load_params(ALL)
+    params = resolve("default")
     assert params["penalty"]["p"] == 2  # -S penalty.p=2 under profile=paper trains p = 2 only, as DVC records
     assert params["penalty"]["lam_norms"] == [float(x) for x in 2 ** np.arange(14)]  # untouched: the profile's
     assert "penalty.p = 2 (set in params.yaml) wins over profile paper's [1, 2]" in capsys.readouterr().err
@@ -131,7 +131,7 @@ def test_exponent_numbers_read_alike_in_params_and_config_files(repo):
     text = (repo / "params.yaml").read_text().replace("lam_norms: [1, 2, 4, 8, 16, 64, 256, 1024]",
                                                       "lam_norms: [1, 2, 4, 8, 16, 64, 256, 1e3]")
     (repo / "params.yaml").write_text(text.replace("curve_lam_norms: [4, 64, 1024]", "curve_lam_norms: [4, 64]"))
-    assert load_params(ALL)["penalty"]["lam_norms"][-1] == 1000.0
+    assert resolve("default")["penalty"]["lam_norms"][-1] == 1000.0
 
 
 def _claims_plans(params: dict) -> dict[str, list]:
@@ -144,7 +144,7 @@ def _claims_plans(params: dict) -> dict[str, list]:
 
 
 def test_claims_profile_runs_the_paper_design_with_seeds(repo):
-    params = standalone_params("claims")
+    params = resolve("claims")
     names = [s["name"] for s in params["settings"]]
     plans = _claims_plans(params)
     surrogates = {(c.optimizer, c.surrogate) for _, c in plans["syn"]}
@@ -158,20 +158,21 @@ def test_claims_profile_runs_the_paper_design_with_seeds(repo):
     assert sum(map(len, plans.values())) == 264
 
 
-def test_claims_profile_ignores_params_edits_but_compute(repo):
-    edit(repo / "params.yaml", lambda p: (p["penalty"].update(p=2), p["compute"].update(workers=1)))
-    params = standalone_params("claims")
+def test_claims_profile_takes_only_how_keys_from_params(repo):
+    edit(repo / "params.yaml", lambda p: (p["penalty"].update(p=2), p["compute"].update(workers=1, threads=2)))
+    params = resolve("claims")
     assert params["penalty"]["p"] == 1 and params["compute"]["workers"] == 1 and params["profile"] == "claims"
+    assert params["compute"]["threads"] == 1  # it changes results: the profile's, not params.yaml's
     with pytest.raises(ConfigError, match=r"profile 'nope' not found"):
-        standalone_params("nope")
+        resolve("nope")
 
 
-def test_an_empty_claims_grid_stops_the_claims_stage_in_one_line(repo):
+def test_an_empty_claims_grid_stops_the_claims_check_in_one_line(repo):
     (repo / "profiles" / "claims.yaml").write_text(
         (ROOT / "profiles" / "claims.yaml").read_text().replace("settings: [cnn7-digits-adam-s3nn]\n  lams",
                                                                 "settings: []\n  lams"))
     shutil.copytree(ROOT / "stages", repo / "stages")
-    done = subprocess.run([sys.executable, "stages/claims.py"], cwd=repo, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "stages/check.py", "claims"], cwd=repo, capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr == "error: params key 'grid.settings' must be a non-empty list (got [])\n"
     assert not (repo / "artifacts").exists() and not (repo / "results").exists()

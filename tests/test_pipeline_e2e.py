@@ -1,5 +1,5 @@
-"""End to end: a tiny profile through `dvc repro figures` (the default chain; the `claims` stage is left
-alone), `dvc exp run -S penalty.p=2 figures` and `dvc plots diff`."""
+"""End to end: a tiny profile through `dvc repro figures@default` (the default chain; the committed profiles
+are left alone), `dvc exp run -S penalty.p=2 figures@default`, `dvc plots diff` and `verify`."""
 import os
 import shutil
 import subprocess
@@ -68,21 +68,23 @@ def test_repro_then_experiment_then_plots(repo):
     run(repo, "git", "init", "-q")
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "tiny profile")
-    dvc(repo, "repro", "figures")
+    dvc(repo, "repro", "figures@default")
     points = pd.read_csv(repo / "results/default/tables/tradeoff_points.csv")
     assert set(points["method"]) == {"baseline", "syn", "total", "balance", "ann2snn"}
     assert sorted(points.loc[points["method"] == "ann2snn", "T"]) == [1, 2]
     for name in ("tradeoff", "training_curves", "layer_shares"):
         assert (repo / "results/default/figures" / f"{name}.png").stat().st_size > 0
-    assert "Stage 'split' didn't change" in dvc(repo, "repro", "figures")  # a no-op rerun trains nothing
+    assert "Stage 'split@default' didn't change" in dvc(repo, "repro", "figures@default")  # a no-op rerun
+    verified = run(repo, sys.executable, "-m", "pipeline.runs.verify")
+    assert "results/default: reproduced bit for bit (2 runs)" in verified
 
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "results")
-    out = dvc(repo, "exp", "run", "-S", "penalty.p=2", "figures")
-    for stage in ("train@syn", "train@total", "train@balance", "score", "figures"):
-        assert f"Running stage '{stage}'" in out
+    out = dvc(repo, "exp", "run", "-S", "penalty.p=2", "figures@default")
+    for stage in ("check", "train", "score", "figures"):
+        assert f"Running stage '{stage}@default'" in out
     for stage in ("split", "tune_wd", "grid", "ann2snn"):
-        assert f"Running stage '{stage}'" not in out
+        assert f"Running stage '{stage}@default'" not in out
     assert set(pd.read_csv(repo / "results/default/tables/tradeoff_scores.csv").query("method != 'ann2snn'")["p"]) == {2}
 
     dvc(repo, "plots", "diff", "HEAD", "-o", "plots_diff")
@@ -91,6 +93,6 @@ def test_repro_then_experiment_then_plots(repo):
 
     params = repo / "params.yaml"
     params.write_text(params.read_text() + "trian: {epochs: 3}\n")  # a misspelled section
-    done = attempt(repo, sys.executable, "-m", "dvc", "repro", "figures")
+    done = attempt(repo, sys.executable, "-m", "dvc", "repro", "figures@default")
     assert done.returncode != 0 and "error: unknown params section 'trian'" in done.stderr
-    assert "Running stage 'check'" in done.stdout and "Running stage 'split'" not in done.stdout
+    assert "Running stage 'check@default'" in done.stdout and "Running stage 'split@default'" not in done.stdout

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pipeline.figures import results_readme
-from pipeline.runs.params import load_params, standalone_params
+from pipeline.runs.params import resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ["default", "claims"]
@@ -22,8 +22,7 @@ def _committed_inputs(folder: str) -> tuple:
     comparison_md = (tables / "method_comparison.md").read_text(encoding="utf-8")
     points = pd.read_csv(tables / "tradeoff_points.csv")
     (curves,) = sorted((results / "plots" / "curves").glob("*.csv"))  # one file, named after its setting
-    params = (load_params(["figures"], ROOT / "params.yaml") if folder == "default"
-              else standalone_params(folder, ROOT / "params.yaml"))
+    params = resolve(folder, ROOT / "params.yaml")
     return results, comparison, comparison_md, points, curves.stem, params["figures"]["curve_lam_norms"]
 
 
@@ -58,4 +57,4 @@ def test_committed_readme_is_what_the_figures_step_writes(folder):
     expected = results_readme(comparison, comparison_md, points, 50, curve_setting=setting,
                               curve_lam_norms=lam_norms, profile=folder, folder=folder)
     assert (results / "README.md").read_text(encoding="utf-8") == expected, \
-        f"results/{folder}/README.md is stale: dvc repro {'figures' if folder == 'default' else folder} rewrites it"
+        f"results/{folder}/README.md is stale: dvc repro figures@{folder} rewrites it"

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from pipeline.figures import plot_seed_spread, seed_means
-from pipeline.runs.results import headline
+from pipeline.runs.reporting import headline
 from pipeline.scoring import auc, score_curves, seed_summary, spearman
 from pipeline.tables import method_comparison
 

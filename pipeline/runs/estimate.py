@@ -39,7 +39,6 @@ from torch import nn
 from pipeline.config import ConfigError, RunConfig
 from pipeline.data import INFO
 from pipeline.models import create_model
-from pipeline.penalties import PENALTIES
 from pipeline.runs.params import profiled_params
 from pipeline.runs.plans import Plan, ann2snn_plan, grid_plan, penalty_plan, tune_wd_plan
 from pipeline.runs.store import run_id
@@ -55,14 +54,14 @@ def load_profile(profile: str, path: Path | str = "params.yaml") -> dict:
     return profiled_params(path, profile)
 
 
-def stage_plans(params: dict, splits: str = "artifacts/splits") -> dict[str, Plan]:
+def stage_plans(params: dict, splits: str = "artifacts/default/splits") -> dict[str, Plan]:
     """Every training stage's plan; the tuned λ_WD (not known before tune_wd runs) is each setting's first."""
     settings = params["settings"]
     baselines = {s["name"]: {"weight_decay": s.get("weight_decays", params["tune_wd"]["weight_decays"])[0]}
                  for s in settings}
     plans = {"tune_wd": tune_wd_plan(settings, params, splits)}
-    for kind in PENALTIES:
-        plans[f"train@{kind}"] = penalty_plan(settings, params, splits, kind, baselines)
+    plans["train"] = [run for kind in params["penalty"]["kinds"]
+                      for run in penalty_plan(settings, params, splits, kind, baselines)]
     plans["grid"] = grid_plan(settings, params, splits)
     plans["ann2snn"] = ann2snn_plan(settings, params, splits, baselines)
     return plans

@@ -1,6 +1,13 @@
-"""The pipeline's `params.yaml`: profiles, one schema for every section, one-line errors.
+"""The pipeline's params: items and profiles, one schema for every section, one-line errors.
 
-`profile: paper` overlays `profiles/paper.yaml` on the file, key by key. A value
+Every item of dvc.yaml's `profiles` list runs the same stages (`resolve`): item `default` reads
+`params.yaml` — what `dvc exp run -S` edits — and any other item reads only `profiles/<item>.yaml`
+over the shipped defaults, except the `HOW` keys (workers, store, backend, data_dir, …), which say how
+runs are trained, not what they give, and always come from params.yaml. The `check` stage validates
+an item's params once and writes one file per section (`write_checked`); each later stage depends on
+the sections it reads and loads them back (`load_checked`).
+
+In params.yaml, `profile: paper` overlays `profiles/paper.yaml` on the file, key by key. A value
 you set — on the command line (`dvc exp run -S penalty.p=2`) or by editing
 `params.yaml` — wins over the profile: a key whose value in `params.yaml`
 differs from the shipped default (`profiles/default.yaml`, kept equal to the
@@ -16,6 +23,7 @@ what is allowed — before any stage trains.
 """
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -23,13 +31,21 @@ from typing import Any, Sequence
 
 from pipeline.config import ConfigError, Rule, RunConfig, check, field_rule, load_yaml
 from pipeline.convert import CONVERSION_NEURONS, ENCODINGS
+from pipeline.fileio import write_atomic
 from pipeline.models import MODELS
+from pipeline.penalties import PENALTIES
 
-__all__ = ["BACKENDS", "SCHEMA", "check_params", "load_params", "profiled_params", "setting_config",
-           "standalone_params"]
+__all__ = ["BACKENDS", "DEFAULT_ITEM", "HOW", "SCHEMA", "check_params", "load_checked", "profiled_params", "resolve",
+           "setting_config", "write_checked"]
 
 
 BACKENDS = ("local", "ray")  # who trains a stage's runs: pipeline.runs.store, pipeline.runs.ray_backend
+DEFAULT_ITEM = "default"  # the pipeline item that reads params.yaml (whichever profile it selects)
+# Keys that say how runs are trained or where data lies, not what they give: read from params.yaml by every
+# item's stages, never a dependency (compute.threads, compute.device and compute.loader_workers do change
+# results, so they are not among them).
+HOW = {"compute": ("workers", "store", "backend", "ray_address", "gpus_per_run", "max_retries"),
+       "data": ("data_dir", "download")}
 
 
 def _sweep(key: str) -> Rule:
@@ -46,7 +62,8 @@ SCHEMA: dict[str, dict[str, Rule]] = {
     "data": {k: field_rule(k) for k in ("data_dir", "split_seed", "download")},
     "train": {k: field_rule(k) for k in ("epochs", "batch_size", "randaugment", "psi", "limit_train")},
     "tune_wd": {"weight_decays": _sweep("weight_decay"), "seeds": _sweep("seed")},
-    "penalty": {"p": replace(field_rule("p"), listed="maybe"), "lam_norms": _sweep("lam_norm"),
+    "penalty": {"kinds": replace(field_rule("penalty"), choices=tuple(PENALTIES), listed="yes"),
+                "p": replace(field_rule("p"), listed="maybe"), "lam_norms": _sweep("lam_norm"),
                 "seeds": _sweep("seed")},
     "grid": {"lams": _sweep("lam"), "weight_decays": _sweep("weight_decay"), "bn_decays": _sweep("bn_decay"),
              "seeds": _sweep("seed"), "settings": _SELECTION},
@@ -157,12 +174,16 @@ def _overlay(params: dict, default: dict, profile: dict, name: str, where: str =
     return merged
 
 
+def _profiles(path: Path) -> list[str]:
+    return sorted(p.stem for p in (path.parent / "profiles").glob("*.yaml"))
+
+
 def profiled_params(path: Path | str = "params.yaml", profile: str | None = None) -> dict[str, Any]:
     """The whole params.yaml with a profile applied (`profile`, else the file's own), validated."""
     path = Path(path)
     params, profiles = _read(path), path.parent / "profiles"
     profile = params.get("profile", "default") if profile is None else profile
-    available = sorted(p.stem for p in profiles.glob("*.yaml"))
+    available = _profiles(path)
     if not isinstance(profile, str) or profile not in available:
         raise ConfigError(f"params key 'profile' must be one of {', '.join(available)} (got {profile!r})")
     if profile != "default":
@@ -171,19 +192,42 @@ def profiled_params(path: Path | str = "params.yaml", profile: str | None = None
     return check_params(params)
 
 
-def standalone_params(profile: str, path: Path | str = "params.yaml") -> dict[str, Any]:
-    """Profile `profile` over the shipped defaults (`profiles/default.yaml`), with params.yaml's `compute`
-    (how runs are trained, not what): a profile whose results do not follow params.yaml edits."""
+def resolve(item: str, path: Path | str = "params.yaml") -> dict[str, Any]:
+    """The validated params of the pipeline's `item` (a `profiles:` entry of dvc.yaml).
+
+    `default` is params.yaml with the profile it selects (what `dvc exp run -S` edits); any other item is
+    `profiles/<item>.yaml` over the shipped defaults (`profiles/default.yaml`), so params.yaml edits leave its
+    results alone — except the `HOW` keys (how runs are trained, not what they give), which every item takes
+    from params.yaml.
+    """
     path = Path(path)
-    profiles = path.parent / "profiles"
-    if not (profiles / f"{profile}.yaml").is_file():
-        raise ConfigError(f"profile {profile!r} not found: no {profiles / profile}.yaml")
-    shipped = _read(profiles / "default.yaml")
-    params = _overlay(shipped, shipped, _read(profiles / f"{profile}.yaml"), profile)
-    return check_params({**params, "profile": profile, "compute": _read(path)["compute"]})
+    if item == DEFAULT_ITEM:
+        return profiled_params(path)
+    if item not in _profiles(path):
+        raise ConfigError(f"profile {item!r} not found: no {path.parent / 'profiles' / item}.yaml")
+    shipped = _read(path.parent / "profiles" / "default.yaml")
+    params = _overlay(shipped, shipped, _read(path.parent / "profiles" / f"{item}.yaml"), item)
+    mine = _read(path)
+    for section, keys in HOW.items():
+        params[section] = {**params[section], **{k: v for k, v in mine.get(section, {}).items() if k in keys}}
+    return check_params({**params, "profile": item})
 
 
-def load_params(sections: Sequence[str] = (), path: Path | str = "params.yaml") -> dict[str, Any]:
-    """params.yaml with the selected profile applied, all of it validated; the requested sections."""
-    params = profiled_params(path)
-    return {section: params[section] for section in sections}
+def write_checked(params: dict[str, Any], out_dir: Path) -> None:
+    """One JSON file per section of validated `params` in `out_dir` (the `check` stage's output), less the
+    `HOW` keys: the files the later stages depend on, so a section's edit reruns only the stages that read it."""
+    for section, value in params.items():
+        if section in HOW:
+            value = {k: v for k, v in value.items() if k not in HOW[section]}
+        write_atomic(out_dir / f"{section}.json", json.dumps(value, indent=1, sort_keys=True) + "\n")
+
+
+def load_checked(checked: Path, path: Path | str = "params.yaml") -> dict[str, Any]:
+    """The params the `check` stage wrote to `checked` (`write_checked`), with params.yaml's `HOW` keys, validated."""
+    if not checked.is_dir():
+        raise ConfigError(f"{checked} not found: run the check stage first (dvc repro)")
+    params = {p.stem: json.loads(p.read_text()) for p in sorted(checked.glob("*.json"))}
+    mine = _read(Path(path))
+    for section, keys in HOW.items():
+        params[section] = {**params.get(section, {}), **{k: v for k, v in mine.get(section, {}).items() if k in keys}}
+    return check_params(params)

@@ -7,9 +7,9 @@ the imports; edit one and every run trains anew; the DVC stages depend on the
 whole `pipeline/` folder, which holds them all). The store lives outside DVC's
 outputs, so a stage that DVC reruns (after a change, or after being killed)
 finds its finished runs there and resumes unfinished ones from their
-checkpoints; only new configurations train. A stage then copies each run's
-products into its DVC output directory, which DVC caches (and restores from
-its run-cache when a change is reverted).
+checkpoints; only new configurations train, and a reverted change finds its
+runs again. A stage then copies each run's records (metrics, history) into its
+output directory; the models stay in the store.
 
 `compute.backend` picks who trains the runs: `local` (a process pool of
 `compute.workers` on this machine) or `ray` (one Ray task per run, on a local
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from pipeline.config import RunConfig
-from pipeline.rundir import PRODUCTS
+from pipeline.rundir import RECORDS
 from pipeline.runs.lock import Job, locked_run
 from pipeline.runs.ray_backend import run_on_ray
 from pipeline.train import train_run
@@ -136,10 +136,11 @@ def run_all(configs: Sequence[RunConfig], store: Path | str, workers: int,
 
 
 def export_runs(configs: Sequence[RunConfig], store: Path | str, out_dir: Path | str) -> None:
-    """Copy each run's products from the store into `out_dir/<run id>/` (a DVC output)."""
+    """Copy each run's records (`rundir.RECORDS`: metrics, history) from the store into `out_dir/<run id>/`
+    (a stage's output; the models stay in the store)."""
     for cfg in configs:
         source, target = Path(store) / run_id(cfg), Path(out_dir) / run_id(cfg)
         target.mkdir(parents=True, exist_ok=True)
-        for name in PRODUCTS:
+        for name in RECORDS:
             if (source / name).exists():
                 shutil.copy2(source / name, target / name)

@@ -1,27 +1,37 @@
-"""Gathering the stages' run tables into the published results (spec §6).
-
-The training stages each leave `artifacts/<stage>/points.csv` (one row per
-run) and `runs/<run id>/` products; this module joins them into the tables
-the paper prints, the headline metrics and the per-series files `dvc plots`
-draws.
+"""The reporting stages, one function each (score, figures): they join the experiment stages' points
+tables (`artifacts/<item>/<stage>/points.csv`, one row per run, and `runs/<run id>/` records) into the
+published results of the item (spec §6) — the paper's tables, the claims' verdicts, the headline metrics,
+the per-series files `dvc plots` draws, the figures — and record what produced them (`environment.json`)
+and the sample `python -m pipeline.runs.verify` retrains (`reference.json`).
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 from pathlib import Path
 
 import pandas as pd
 
+from pipeline.accounting import accounting
+from pipeline.figures import plot_layer_shares, plot_seed_spread, plot_tradeoff, plot_training_curves, results_readme
 from pipeline.fileio import write_atomic
 from pipeline.penalties import PENALTIES
-from pipeline.rundir import HISTORY
+from pipeline.rundir import HISTORY, METRICS
+from pipeline.runs.layout import Layout
 from pipeline.runs.plans import diverged_baselines, warn_skipped
-from pipeline.scoring import curve_key, split_curves
+from pipeline.runs.verify import reference_sample
+from pipeline.scoring import curve_key, score_curves, seed_summary, split_curves
+from pipeline.tables import comparison_best, grid_table, method_comparison, time_table, write_table
 from pipeline.train import HISTORY_COLUMNS
+from pipeline.verdicts import claim_table
 
-__all__ = ["POINT_COLUMNS", "SKIPPED_NOTE", "curve_histories", "diverged_baselines", "headline", "note_skipped",
-           "tradeoff_points", "warn_skipped", "write_curve_series", "write_plot_series"]
+__all__ = ["POINT_COLUMNS", "SKIPPED_NOTE", "curve_histories", "diverged_baselines", "environments", "figures",
+           "headline", "note_skipped", "score", "tradeoff_points", "warn_skipped", "write_curve_series",
+           "write_plot_series"]
+
+EXPERIMENTS = ("tune_wd", "train", "grid", "ann2snn")  # the stages whose run records the results draw on
+CLAIMS_SEEDS = 3  # the verdict table needs at least this many seeds
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +50,15 @@ def note_skipped(table: pd.DataFrame, skipped: list[str]) -> pd.DataFrame:
     return noted.fillna({c: "—" for c in text})
 
 
-def tradeoff_points(artifacts: Path, baselines: dict[str, dict]) -> pd.DataFrame:
-    """Every trade-off run: the tuned baselines, the three penalties' grids and the ann2snn rows.
+def tradeoff_points(layout: Layout, baselines: dict[str, dict]) -> pd.DataFrame:
+    """Every trade-off run: the tuned baselines, the penalties' curves and the ann2snn rows.
 
     A setting whose baseline diverged (`diverged_baselines`) keeps its rows, with NaN energy
     ratios and a `note` column saying why.
     """
-    tune = pd.read_csv(artifacts / "tune_wd" / "points.csv")
+    tune = pd.read_csv(layout.experiment("tune_wd") / "points.csv")
     tuned = tune[[baselines[s]["weight_decay"] == wd for s, wd in zip(tune["setting"], tune["weight_decay"])]]
-    parts = [tuned, *(pd.read_csv(p) for p in sorted((artifacts / "train").glob("*/points.csv"))),
-             pd.read_csv(artifacts / "ann2snn" / "points.csv")]
+    parts = [tuned, *(pd.read_csv(layout.experiment(stage) / "points.csv") for stage in ("train", "ann2snn"))]
     points = pd.concat(parts, ignore_index=True)
     points = points[POINT_COLUMNS + [c for c in points.columns if c not in POINT_COLUMNS]]
     skipped = points["setting"].isin(diverged_baselines(baselines))
@@ -114,7 +123,7 @@ def write_plot_series(points: pd.DataFrame, out_dir: Path) -> None:
         write_atomic(out_dir / f"{setting}.csv", rows.to_csv(index=False))
 
 
-def curve_histories(artifacts: Path, baselines: dict[str, dict], lam_norms: list[float]
+def curve_histories(layout: Layout, baselines: dict[str, dict], lam_norms: list[float]
                     ) -> dict[str, pd.DataFrame]:
     """Per-epoch histories of the first setting's tuned baseline and Ω_syn runs at `lam_norms` (first seed, p).
 
@@ -125,12 +134,12 @@ def curve_histories(artifacts: Path, baselines: dict[str, dict], lam_norms: list
     absent = []
 
     def first_seed(stage: str) -> pd.DataFrame:
-        points = pd.read_csv(artifacts / stage / "points.csv")
+        points = pd.read_csv(layout.experiment(stage) / "points.csv")
         points = points[points["setting"] == setting]
         return points[points["seed"] == points["seed"].min()]
 
     def history(stage: str, row: pd.Series, label: str) -> pd.DataFrame:
-        path = artifacts / stage / "runs" / row["run_id"] / HISTORY
+        path = layout.experiment(stage) / "runs" / row["run_id"] / HISTORY
         if path.is_file():
             return pd.read_csv(path)
         absent.append(f"{label} ({'diverged in epoch 1' if row['diverged'] else f'no {path}'})")
@@ -139,11 +148,11 @@ def curve_histories(artifacts: Path, baselines: dict[str, dict], lam_norms: list
     base = first_seed("tune_wd")
     base = base[base["weight_decay"] == baselines[setting]["weight_decay"]]
     histories = {"baseline": history("tune_wd", base.iloc[0], "baseline")}
-    syn = first_seed("train/syn")
-    syn = syn[(syn["p"] == syn["p"].min()) & syn["lam_norm"].isin(lam_norms)]
+    syn = first_seed("train")
+    syn = syn[(syn["method"] == "syn") & (syn["p"] == syn["p"].min()) & syn["lam_norm"].isin(lam_norms)]
     for _, row in syn.sort_values("lam_norm").iterrows():
         label = f"{PENALTIES['syn'].symbol} λ'={row['lam_norm']:g}"
-        histories[label] = history("train/syn", row, label)
+        histories[label] = history("train", row, label)
     if absent:
         log.warning("warning: no training curve for %s; shown in the legend only", ", ".join(absent))
     return histories
@@ -161,3 +170,68 @@ def write_curve_series(histories: dict[str, pd.DataFrame], out_dir: Path, settin
         table = pd.concat(rows, ignore_index=True)
         table = table[["setting", "run", *(c for c in table.columns if c not in ("setting", "run"))]]
         write_atomic(out_dir / f"{setting}.csv", table.to_csv(index=False))
+
+
+def environments(layout: Layout) -> dict:
+    """What produced the item's runs: each distinct environment record (`pipeline.numerics.environment`) of
+    the runs its experiment stages hold, with how many runs it produced (one record when all ran alike)."""
+    counts: dict[str, int] = {}
+    for stage in EXPERIMENTS:
+        for path in sorted((layout.experiment(stage) / "runs").glob(f"*/{METRICS}")):
+            key = json.dumps(json.loads(path.read_text()).get("environment"), sort_keys=True)
+            counts[key] = counts.get(key, 0) + 1
+    return {"runs": sum(counts.values()),
+            "environments": [{**(json.loads(key) or {}), "runs": n} for key, n in counts.items()]}
+
+
+def score(params: dict, layout: Layout) -> None:
+    """Trade-off points, their scores (pooled over seeds, and per seed with mean ± sd), the Sec. 4.2 grid
+    and training-time tables, with ≥ 3 seeds the claims' verdicts, the headline metrics, the environment
+    record and the verify sample."""
+    cutoffs = params["score"]["cutoffs"]
+    baselines = layout.load_baselines()
+    skipped = warn_skipped(baselines)  # settings whose baseline diverged: no energy ratios, no curves
+    points = tradeoff_points(layout, baselines)
+    tables = layout.tables
+    write_table(points, tables / "tradeoff_points", floatfmt=".4g")
+    scored = points[~points["setting"].isin(skipped)]
+    scores = score_curves(scored, cutoffs)
+    write_table(note_skipped(scores, skipped), tables / "tradeoff_scores", floatfmt=".3f")
+    per_seed = score_curves(scored, cutoffs, by_seed=True)
+    write_table(per_seed, tables / "seed_scores", floatfmt=".3f")
+    summary = seed_summary(per_seed)
+    write_table(summary, tables / "seed_summary", floatfmt=".3f")
+    comparison = method_comparison(scores, summary)
+    write_table(note_skipped(comparison, skipped), tables / "method_comparison", best=comparison_best(comparison),
+                floatfmt=".3f")
+    grid = pd.read_csv(layout.experiment("grid") / "points.csv")
+    write_table(grid_table(grid), tables / "grid", floatfmt=".3g")
+    write_table(time_table(points[points["method"] != "ann2snn"]), tables / "training_time", floatfmt=".3f")
+    if points["seed"].nunique() >= CLAIMS_SEEDS:
+        write_table(claim_table(per_seed, points, grid, params["settings"]), tables / "claims", floatfmt=".3g")
+    write_plot_series(scored, layout.results / "plots" / "tradeoff")
+    write_atomic(layout.headline, json.dumps(headline(scores, baselines, summary), indent=2) + "\n")
+    write_atomic(layout.environment, json.dumps(environments(layout), indent=2) + "\n")
+    write_atomic(layout.reference, json.dumps(reference_sample(layout, points, params), indent=1) + "\n")
+
+
+def figures(params: dict, layout: Layout) -> None:
+    """Layer-wise shares (Figs. 1–2), trade-off curves (Figs. 3, 5) with their seed spread, training curves,
+    and the results folder's README."""
+    drawn, out = params["figures"], layout.results / "figures"
+    plot_layer_shares({m: accounting(m)["layers"] for m in drawn["models"]}, out / "layer_shares")
+    baselines = layout.load_baselines()
+    setting = next(iter(baselines))
+    points = pd.read_csv(layout.tables / "tradeoff_points.csv")
+    points = points[~points["setting"].isin(warn_skipped(baselines))]  # diverged baseline: no energy ratios
+    plot_tradeoff(points, out / "tradeoff", cutoff=drawn["cutoff"])
+    if points["seed"].nunique() > 1:
+        plot_seed_spread(points, out / "seed_spread")
+    histories = curve_histories(layout, baselines, drawn["curve_lam_norms"])
+    plot_training_curves(histories, out / "training_curves")
+    write_curve_series(histories, layout.results / "plots" / "curves", setting=setting)
+    readme = results_readme(pd.read_csv(layout.tables / "method_comparison.csv"),
+                            (layout.tables / "method_comparison.md").read_text(encoding="utf-8"), points,
+                            drawn["cutoff"], curve_setting=setting, curve_lam_norms=drawn["curve_lam_norms"],
+                            profile=params["profile"], folder=layout.item)
+    write_atomic(layout.results / "README.md", readme)
