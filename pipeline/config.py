@@ -66,7 +66,7 @@ class Rule:
     maximum: float | None = None  # excluded
     choices: tuple | None = None
     optional: bool = False  # None allowed
-    listed: str = "no"  # "no": one value; "yes": a non-empty list of them; "maybe": either
+    listed: str = "no"  # "no": one value; "yes": a non-empty list of them; "maybe": either, made a list
 
 
 _TYPE_WORDS = {float: "a number", int: "an integer", bool: "true or false", str: "a string"}
@@ -78,7 +78,9 @@ def check(key: str, value: Any, rule: Rule, noun: str = "config key") -> Any:
     The message names the value as `noun 'key'`, e.g. "config key 'p'" or "params key 'penalty.p'".
     """
     where = f"{noun} '{key}'"
-    if rule.listed == "yes" or (rule.listed == "maybe" and isinstance(value, list)):
+    if rule.listed == "maybe" and not isinstance(value, list):  # the one place "one or several" becomes a list
+        return [check(key, value, replace(rule, listed="no"), noun)]
+    if rule.listed != "no":
         if not isinstance(value, list) or not value:
             raise ConfigError(f"{where} must be a non-empty list (got {value!r})")
         one = replace(rule, listed="no")
@@ -142,6 +144,7 @@ class RunConfig:
     threads: int = 1
     loader_workers: int = 0  # DataLoader processes preparing training batches (seeded; 0: the run's process)
     device: str = "auto"  # auto = cuda when available, else cpu
+    warm_start: str | None = None  # run id of a finished run in the same store whose final weights this run starts from
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -100,12 +100,24 @@ def build_model(cfg: RunConfig) -> nn.Module:
     )
 
 
-def _fresh_run(cfg: RunConfig, device: torch.device) -> RunState:
-    """Seed every RNG, then build model, optimizer and cosine schedule (T_max = E, η_min = 0)."""
+def _warm_start_state(cfg: RunConfig, out_dir: Path) -> dict[str, Tensor]:
+    """The final weights of the finished run `cfg.warm_start` names, a sibling of `out_dir` in the run store."""
+    parent = out_dir.parent / cfg.warm_start
+    if not (parent / METRICS).is_file() or not (parent / MODEL).is_file():
+        raise FileNotFoundError(f"{parent} holds no finished run to warm-start from; train it first")
+    return torch.load(parent / MODEL, weights_only=True, map_location="cpu")
+
+
+def _fresh_run(cfg: RunConfig, device: torch.device, out_dir: Path) -> RunState:
+    """Seed every RNG, then build model (from `cfg.warm_start`'s final weights if set), optimizer and cosine
+    schedule (T_max = E, η_min = 0)."""
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     random.seed(cfg.seed)
-    model = build_model(cfg).to(device)
+    model = build_model(cfg)
+    if cfg.warm_start:
+        model.load_state_dict(_warm_start_state(cfg, out_dir))
+    model = model.to(device)
     if cfg.optimizer == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8)
     else:
@@ -221,7 +233,7 @@ def _train_run(cfg: RunConfig, out_dir: Path, stop_after: int | None, saved: dic
     if cfg.split_file and not Path(cfg.split_file).exists():  # it will be written: fail now, not after loading
         probe_writable(Path(cfg.split_file).parent, "split file directory")
     device = run_device(cfg)
-    run = resume(lambda: _fresh_run(cfg, device), cfg.identity(), out_dir / CHECKPOINT, cfg.epochs)
+    run = resume(lambda: _fresh_run(cfg, device, out_dir), cfg.identity(), out_dir / CHECKPOINT, cfg.epochs)
     saved["epoch"] = run.epoch
     data = load_datasets(
         cfg.dataset, cfg.data_dir, split_seed=cfg.split_seed, split_file=cfg.split_file or out_dir / SPLIT,

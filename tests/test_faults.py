@@ -333,7 +333,7 @@ def _fake_artifacts(params: dict, broken: str) -> None:
     plan = ann2snn_plan(settings, params, layout.splits, baselines)
     write_rows([point_row(name, cfg, {**_fake_metrics(i), "T": T}, baseline_energy(baselines[name]),
                           curve="ann2snn", T=T)
-                for i, (name, cfg) in enumerate(plan) for T in params["ann2snn"]["T"]], art / "ann2snn" / "points.csv")
+                for i, (_, name, cfg) in enumerate(plan) for T in params["ann2snn"]["T"]], art / "ann2snn" / "points.csv")
     plan = grid_plan(settings, params, layout.splits)
     runs = [_fake_metrics(i, name == broken and cfg.lam == cfg.weight_decay == cfg.bn_decay == 0)
             for i, (name, cfg) in enumerate(plan)]

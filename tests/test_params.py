@@ -10,7 +10,9 @@ import yaml
 
 from pipeline.config import ConfigError
 from pipeline.runs.params import resolve
-from pipeline.runs.plans import ann2snn_plan, choose_baseline, grid_plan, grid_references, penalty_plan, tune_wd_plan
+from pipeline.runs.plans import (ann2snn_plan, chain_levels, choose_baseline, grid_plan, grid_references, penalty_plan,
+                                 tune_wd_plan)
+from pipeline.runs.store import run_id
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL = ["profile", "settings", "compute", "data", "train", "tune_wd", "penalty", "grid", "ann2snn",
@@ -122,7 +124,7 @@ def test_default_profile_file_is_the_committed_params():
 def test_a_value_set_in_params_wins_over_the_profile(repo, capsys):
     edit(repo / "params.yaml", lambda p: (p.update(profile="paper"), p["penalty"].update(p=2)))
     params = resolve("default")
-    assert params["penalty"]["p"] == 2  # -S penalty.p=2 under profile=paper trains p = 2 only, as DVC records
+    assert params["penalty"]["p"] == [2.0]  # -S penalty.p=2 under profile=paper trains p = 2 only, as DVC records
     assert params["penalty"]["lam_norms"] == [float(x) for x in 2 ** np.arange(14)]  # untouched: the profile's
     assert "penalty.p = 2 (set in params.yaml) wins over profile paper's [1, 2]" in capsys.readouterr().err
 
@@ -140,7 +142,7 @@ def _claims_plans(params: dict) -> dict[str, list]:
     baselines = {s["name"]: {"weight_decay": 0.0} for s in settings}
     return {"tune_wd": tune_wd_plan(settings, params, "splits"),
             **{kind: penalty_plan(settings, params, "splits", kind, baselines) for kind in ("syn", "total", "balance")},
-            "grid": grid_plan(settings, params, "splits"), "ann2snn": ann2snn_plan(settings, params, "splits", baselines)}
+            "grid": grid_plan(settings, params, "splits"), "ann2snn": [(name, cfg) for _, name, cfg in ann2snn_plan(settings, params, "splits", baselines)]}
 
 
 def test_claims_profile_runs_the_paper_design_with_seeds(repo):
@@ -161,7 +163,7 @@ def test_claims_profile_runs_the_paper_design_with_seeds(repo):
 def test_claims_profile_takes_only_how_keys_from_params(repo):
     edit(repo / "params.yaml", lambda p: (p["penalty"].update(p=2), p["compute"].update(workers=1, threads=2)))
     params = resolve("claims")
-    assert params["penalty"]["p"] == 1 and params["compute"]["workers"] == 1 and params["profile"] == "claims"
+    assert params["penalty"]["p"] == [1.0] and params["compute"]["workers"] == 1 and params["profile"] == "claims"
     assert params["compute"]["threads"] == 1  # it changes results: the profile's, not params.yaml's
     with pytest.raises(ConfigError, match=r"profile 'nope' not found"):
         resolve("nope")
@@ -176,3 +178,22 @@ def test_an_empty_claims_grid_stops_the_claims_check_in_one_line(repo):
     assert done.returncode == 2
     assert done.stderr == "error: params key 'grid.settings' must be a non-empty list (got [])\n"
     assert not (repo / "artifacts").exists() and not (repo / "results").exists()
+
+
+def test_the_ramp_is_one_chain_of_warm_starts_per_seed_beside_per_intensity(repo):
+    edit(repo / "params.yaml", lambda p: p["ann2snn"].update(protocol=["ramp", "per_intensity"], seeds=[0, 1],
+                                                              lam_norms=[16, 0, 4], ramp_epochs=3))
+    params = resolve("default")
+    plan = ann2snn_plan(params["settings"], params, "splits", {"cnn7-digits-adam-s3nn": {"weight_decay": 0.0}})
+    ramp = [(cfg.seed, cfg.lam_norm, cfg.epochs, cfg.warm_start) for protocol, _, cfg in plan if protocol == "ramp"]
+    by_id = {run_id(cfg): cfg for _, _, cfg in plan}
+    for seed in (0, 1):
+        chain = [r for r in ramp if r[0] == seed]
+        assert [(lam, epochs) for _, lam, epochs, _ in chain] == [(0, 10), (4, 3), (16, 3)]  # ascending λ'
+        assert chain[0][3] is None
+        assert [by_id[parent].lam_norm for *_, parent in chain[1:]] == [0, 4]  # each from the previous λ'
+    scratch = [cfg for protocol, _, cfg in plan if protocol == "per_intensity"]
+    assert all(cfg.warm_start is None and cfg.epochs == 10 for cfg in scratch)
+    levels = chain_levels(plan)
+    assert [len(level) for level in levels] == [6, 2, 2]  # per_intensity's λ' = 0 runs are the ramps' first links
+    assert {cfg.lam_norm for _, cfg in levels[1]} == {4}

@@ -24,7 +24,7 @@ def tiny_params(path: Path) -> None:
     params["tune_wd"]["weight_decays"] = [0.0]
     params["penalty"]["lam_norms"] = [1, 64]
     params["grid"].update(lams=[1.0e-5], bn_decays=[0])
-    params["ann2snn"].update(lam_norms=[0], T=[1, 2])
+    params["ann2snn"].update(lam_norms=[0, 4], T=[1, 2], ramp_epochs=1)  # the ramp: one warm-started link
     params["figures"]["curve_lam_norms"] = [1]
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
@@ -71,7 +71,9 @@ def test_repro_then_experiment_then_plots(repo):
     dvc(repo, "repro", "figures@default")
     points = pd.read_csv(repo / "results/default/tables/tradeoff_points.csv")
     assert set(points["method"]) == {"baseline", "syn", "total", "balance", "ann2snn"}
-    assert sorted(points.loc[points["method"] == "ann2snn", "T"]) == [1, 2]
+    converted = points[points["method"] == "ann2snn"]
+    assert sorted(zip(converted["lam_norm"], converted["T"])) == [(0, 1), (0, 2), (4, 1), (4, 2)]
+    assert set(converted["protocol"]) == {"ramp"} and set(converted["neuron"]) == {"multi"}
     for name in ("tradeoff", "training_curves", "layer_shares"):
         assert (repo / "results/default/figures" / f"{name}.png").stat().st_size > 0
     assert "Stage 'split@default' didn't change" in dvc(repo, "repro", "figures@default")  # a no-op rerun

@@ -172,3 +172,17 @@ def test_cli_missing_dataset_names_the_directory(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and str(tmp_path / "none") in err and err.count("\n") == 1
 
+
+
+def test_a_warm_start_begins_from_the_parent_runs_final_weights(tmp_path):
+    parent = _tiny(epochs=1, limit_train=50, neuron="qrelu", lam_norm=0.0)
+    train_run(parent, tmp_path / "parent")
+    child = _tiny(epochs=1, limit_train=50, neuron="qrelu", lam_norm=4.0, warm_start="parent")
+    state = train._fresh_run(child, torch.device("cpu"), tmp_path / "child").model.state_dict()
+    final = torch.load(tmp_path / "parent" / "model.pt", weights_only=True)
+    assert state.keys() == final.keys() and all(torch.equal(state[k], final[k]) for k in final)
+    cold = train._fresh_run(_tiny(epochs=1, neuron="qrelu"), torch.device("cpu"), tmp_path / "child").model
+    assert not torch.equal(cold.state_dict()["conv1.weight"], final["conv1.weight"])
+    assert child.identity() != _tiny(epochs=1, limit_train=50, neuron="qrelu", lam_norm=4.0).identity()
+    with pytest.raises(FileNotFoundError, match="holds no finished run to warm-start from; train it first"):
+        train_run(_tiny(epochs=1, limit_train=50, warm_start="absent"), tmp_path / "orphan")

@@ -63,7 +63,7 @@ def stage_plans(params: dict, splits: str = "artifacts/default/splits") -> dict[
     plans["train"] = [run for kind in params["penalty"]["kinds"]
                       for run in penalty_plan(settings, params, splits, kind, baselines)]
     plans["grid"] = grid_plan(settings, params, splits)
-    plans["ann2snn"] = ann2snn_plan(settings, params, splits, baselines)
+    plans["ann2snn"] = [(name, cfg) for _, name, cfg in ann2snn_plan(settings, params, splits, baselines)]
     return plans
 
 

@@ -19,8 +19,9 @@ from pipeline.fileio import probe_writable, write_atomic
 from pipeline.rundir import MODEL, finished_metrics
 from pipeline.runs.layout import Layout
 from pipeline.runs.params import resolve, write_checked
-from pipeline.runs.plans import (Plan, ann2snn_plan, baseline_energy, choose_baseline, describe, grid_plan,
-                                 grid_references, penalty_plan, point_row, split_path, tune_wd_plan, warn_skipped)
+from pipeline.runs.plans import (Plan, ann2snn_plan, baseline_energy, chain_levels, choose_baseline, describe,
+                                 grid_plan, grid_references, penalty_plan, point_row, split_path, tune_wd_plan,
+                                 warn_skipped)
 from pipeline.runs.store import export_runs, run_all, run_id
 from pipeline.train import build_model, run_device
 
@@ -115,14 +116,17 @@ def evaluate_trained(cfg: RunConfig, run_dir: Path, steps: Sequence[int], *, neu
 
 
 def ann2snn(params: dict, layout: Layout) -> None:
-    """Sec. 4.3.3: QReLU ANNs trained with a synaptic-operation penalty, converted and run for T steps."""
+    """Sec. 4.3.3: QReLU ANNs trained with a synaptic-operation penalty (per protocol, `plans.ann2snn_plan`),
+    converted with each of `ann2snn.neuron` and run for T steps; one row per network, neuron and T."""
     baselines = layout.load_baselines()
     plan = ann2snn_plan(params["settings"], params, layout.splits, baselines)
     out = layout.experiment("ann2snn")
-    run_plan(plan, params["compute"], out)
+    for level in chain_levels(plan):  # a ramp's snapshot k starts from snapshot k − 1
+        run_plan(level, params["compute"], out)
     conversion, store = params["ann2snn"], Path(params["compute"]["store"])
-    write_rows([point_row(name, cfg, result, baseline_energy(baselines[name]), curve="ann2snn", T=result["T"])
-                 for name, cfg in plan
-                 for result in evaluate_trained(cfg, store / run_id(cfg), conversion["T"],
-                                                neuron=conversion["neuron"], encoding=conversion["encoding"])],
-                out / "points.csv")
+    write_rows([point_row(name, cfg, {**result, "protocol": protocol}, baseline_energy(baselines[name]),
+                          curve="ann2snn", T=result["T"])
+                for protocol, name, cfg in plan for neuron in conversion["neuron"]
+                for result in evaluate_trained(cfg, store / run_id(cfg), conversion["T"], neuron=neuron,
+                                               encoding=conversion["encoding"])],
+               out / "points.csv")

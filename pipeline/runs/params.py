@@ -35,11 +35,12 @@ from pipeline.fileio import write_atomic
 from pipeline.models import MODELS
 from pipeline.penalties import PENALTIES
 
-__all__ = ["BACKENDS", "DEFAULT_ITEM", "HOW", "SCHEMA", "check_params", "load_checked", "profiled_params", "resolve",
+__all__ = ["ANN2SNN_PROTOCOLS", "BACKENDS", "DEFAULT_ITEM", "HOW", "SCHEMA", "check_params", "load_checked", "profiled_params", "resolve",
            "setting_config", "write_checked"]
 
 
 BACKENDS = ("local", "ray")  # who trains a stage's runs: pipeline.runs.store, pipeline.runs.ray_backend
+ANN2SNN_PROTOCOLS = ("ramp", "per_intensity")  # how the converted networks are trained (plans.ann2snn_plan)
 DEFAULT_ITEM = "default"  # the pipeline item that reads params.yaml (whichever profile it selects)
 # Keys that say how runs are trained or where data lies, not what they give: read from params.yaml by every
 # item's stages, never a dependency (compute.threads, compute.device and compute.loader_workers do change
@@ -68,8 +69,10 @@ SCHEMA: dict[str, dict[str, Rule]] = {
     "grid": {"lams": _sweep("lam"), "weight_decays": _sweep("weight_decay"), "bn_decays": _sweep("bn_decay"),
              "seeds": _sweep("seed"), "settings": _SELECTION},
     "ann2snn": {"lam_norms": _sweep("lam_norm"), "T": Rule(int, 1, listed="yes"), "seeds": _sweep("seed"),
-                "settings": _SELECTION,
-                "neuron": Rule(str, choices=tuple(CONVERSION_NEURONS)), "encoding": Rule(str, choices=ENCODINGS)},
+                "settings": _SELECTION, "protocol": Rule(str, choices=ANN2SNN_PROTOCOLS, listed="maybe"),
+                "ramp_epochs": Rule(int, 1),
+                "neuron": Rule(str, choices=tuple(CONVERSION_NEURONS), listed="maybe"),
+                "encoding": Rule(str, choices=ENCODINGS)},
     "score": {"cutoffs": Rule(float, 0, maximum=100, listed="yes")},
     "figures": {"curve_lam_norms": _sweep("lam_norm"), "cutoff": Rule(float, 0, maximum=100),
                 "models": Rule(str, choices=MODELS, listed="yes")},

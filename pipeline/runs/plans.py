@@ -17,14 +17,14 @@ from pipeline.config import RunConfig
 from pipeline.runs.params import setting_config
 from pipeline.runs.store import run_id
 
-__all__ = ["Plan", "ann2snn_plan", "baseline_energy", "choose_baseline", "common_keys", "describe",
+__all__ = ["Conversions", "Plan", "ann2snn_plan", "baseline_energy", "chain_levels", "choose_baseline", "common_keys", "describe",
            "diverged_baselines", "grid_plan", "grid_references", "method", "penalty_plan", "point_row", "selected", "split_path",
            "tune_wd_plan", "warn_skipped"]
 
 log = logging.getLogger(__name__)
 
 Plan = list[tuple[str, RunConfig]]
-_CONVERSION_KEYS = ("neuron", "encoding", "ann_test_accuracy", "ann_energy_pj")  # converted runs only
+_CONVERSION_KEYS = ("neuron", "encoding", "protocol", "ann_test_accuracy", "ann_energy_pj")  # converted runs only
 
 
 def method(cfg: RunConfig) -> str:
@@ -129,12 +129,11 @@ def penalty_plan(settings: Sequence[dict], params: dict, splits_dir: Path | str,
     """Sec. 4.3: penalty `kind` × p × λ' × seeds at each setting's tuned λ_WD (p: the setting's own `ps`
     list, else `penalty.p`)."""
     penalty = params["penalty"]
-    shared_ps = penalty["p"] if isinstance(penalty["p"], list) else [penalty["p"]]
     plan = []
     for setting in settings:
         tuned = {"weight_decay": baselines[setting["name"]]["weight_decay"]}
         plan += _runs([{**setting, **tuned}], params, splits_dir,
-                      {"penalty": [kind], "p": setting.get("ps", shared_ps), "lam_norm": penalty["lam_norms"],
+                      {"penalty": [kind], "p": setting.get("ps", penalty["p"]), "lam_norm": penalty["lam_norms"],
                        "seed": penalty["seeds"]})
     return plan
 
@@ -157,17 +156,49 @@ def grid_references(plan: Plan, metrics: Sequence[dict]) -> list[float]:
     return [reference[name, cfg.seed] for name, cfg in plan]
 
 
+Conversions = list[tuple[str, str, RunConfig]]  # (protocol, setting name, config) of each converted network
+
+
 def ann2snn_plan(settings: Sequence[dict], params: dict, splits_dir: Path | str,
-                 baselines: dict[str, dict]) -> Plan:
-    """Sec. 4.3.3: QReLU ANNs with a synaptic-operation penalty (Ω_syn, p = 1) over λ' × seeds, on the
-    `ann2snn.settings` (all by default)."""
-    plan = []
-    for setting in selected(settings, params["ann2snn"]):
-        tuned = {"weight_decay": baselines[setting["name"]]["weight_decay"], "neuron": "qrelu"}
-        plan += _runs([{**setting, **tuned}], params, splits_dir,
-                      {"penalty": ["syn"], "p": [1], "lam_norm": params["ann2snn"]["lam_norms"],
-                       "seed": params["ann2snn"]["seeds"]})
+                 baselines: dict[str, dict]) -> Conversions:
+    """Sec. 4.3.3: the QReLU ANNs trained with a synaptic-operation penalty (Ω_syn, p = 1) whose conversions
+    are scored, per `ann2snn.settings` (all by default), seed, protocol and λ' (ascending):
+
+    - `per_intensity`: one network per λ', each trained from scratch for `train.epochs`;
+    - `ramp`, the paper's protocol ("a single QReLU network ... increasing the intensity of the penalty",
+      after Sorbaro et al. 2020): the smallest λ' from scratch, then each next λ' trained for
+      `ann2snn.ramp_epochs` from the previous one's final weights (`warm_start`, a fresh optimizer and
+      cosine schedule) — one network whose snapshot at each intensity is converted.
+
+    The two protocols share their from-scratch run at the smallest λ'. A chain's links must train in order:
+    `chain_levels`.
+    """
+    conversion, plan = params["ann2snn"], []
+    for setting in selected(settings, conversion):
+        common = common_keys(params, splits_dir, setting["dataset"])
+        tuned = {**setting, "weight_decay": baselines[setting["name"]]["weight_decay"], "neuron": "qrelu"}
+        for seed, protocol in itertools.product(conversion["seeds"], conversion["protocol"]):
+            parent = None
+            for lam_norm in sorted(conversion["lam_norms"]):
+                varied = {"penalty": "syn", "p": 1, "lam_norm": lam_norm, "seed": seed}
+                if protocol == "ramp" and parent is not None:
+                    varied |= {"epochs": conversion["ramp_epochs"], "warm_start": run_id(parent)}
+                parent = setting_config(tuned, common, varied)
+                plan.append((protocol, setting["name"], parent))
     return plan
+
+
+def chain_levels(plan: Conversions) -> list[Plan]:
+    """The distinct runs of `plan` grouped by how many warm starts lead to them: level k needs level k − 1."""
+    depth: dict[str, int] = {}
+    levels: list[Plan] = []
+    for _, name, cfg in plan:  # a chain's links come in order, parents first
+        key = run_id(cfg)
+        if key not in depth:
+            depth[key] = depth[cfg.warm_start] + 1 if cfg.warm_start else 0
+            levels += [[] for _ in range(depth[key] + 1 - len(levels))]
+            levels[depth[key]].append((name, cfg))
+    return levels
 
 
 def point_row(setting: str, cfg: RunConfig, metrics: dict, baseline_pj: float, *,
