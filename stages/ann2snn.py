@@ -1,6 +1,5 @@
 """Stage `ann2snn@ITEM`: QReLU ANNs trained with a synaptic-operation penalty, converted and run for T steps."""
-from pipeline.runs.experiments import ann2snn
 from pipeline.runs.harness import stage_main
 
 if __name__ == "__main__":
-    stage_main(ann2snn)
+    stage_main("experiments", "ann2snn")

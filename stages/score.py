@@ -1,7 +1,6 @@
 """Stage `score@ITEM`: trade-off points and scores, the Sec. 4.2 grid and training-time tables, the claims'
 verdicts, headline metrics, environment and verify sample."""
-from pipeline.runs.reporting import score
 from pipeline.runs.harness import stage_main
 
 if __name__ == "__main__":
-    stage_main(score)
+    stage_main("reporting", "score")

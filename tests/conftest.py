@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def params_dir(tmp_path, monkeypatch):
-    """A working directory holding copies of params.yaml and profiles/ (edit them freely)."""
+    """A working directory holding copies of params.yaml, profiles/ and dvc.yaml (edit them freely)."""
     shutil.copy(ROOT / "params.yaml", tmp_path)
+    shutil.copy(ROOT / "dvc.yaml", tmp_path)
     shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
     monkeypatch.chdir(tmp_path)
     return tmp_path

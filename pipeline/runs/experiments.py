@@ -18,7 +18,7 @@ from pipeline.data import load_datasets
 from pipeline.fileio import probe_writable, write_atomic
 from pipeline.rundir import MODEL, finished_metrics
 from pipeline.runs.layout import Layout
-from pipeline.runs.params import resolve, write_checked
+from pipeline.runs.params import write_checked
 from pipeline.runs.plans import (Plan, ann2snn_plan, baseline_energy, chain_levels, choose_baseline, describe,
                                  grid_plan, grid_references, penalty_plan, point_row, split_path, tune_wd_plan,
                                  warn_skipped)
@@ -29,10 +29,9 @@ __all__ = ["ann2snn", "check", "evaluate_trained", "grid", "run_plan", "split", 
            "write_rows"]
 
 
-def check(layout: Layout) -> None:
-    """The item's params resolved and validated whole (`params.resolve`), the run store probed for
+def check(params: dict, layout: Layout) -> None:
+    """The item's params, resolved and validated whole (`params.resolve`): the run store probed for
     writability, each section written to `layout.checked` for the later stages to depend on."""
-    params = resolve(layout.item)
     probe_writable(params["compute"]["store"], "compute.store")
     write_checked(params, layout.checked)
 

@@ -1,20 +1,38 @@
-"""What every stage script runs in: its item from the command line, the checked params, one-line errors.
+"""What every stage script runs in: its item, the checked params, all-or-none outputs, one-line errors.
 
     python stages/<stage>.py ITEM        (dvc.yaml runs `<stage>@<item>` so)
+
+A stage leaves all its outputs or none: its outputs (those dvc.yaml declares for `<stage>@<item>`, kept by
+DVC while the stage runs: `persist: true`) are moved aside before the step writes, deleted on success, and
+put back if the step fails or is interrupted — so a failed stage changes no committed result. A stage
+killed outright leaves them aside; its next run puts them back first. This module imports nothing heavy,
+so Ctrl-C while the step's own modules import still ends in one line.
 """
 from __future__ import annotations
 
+import importlib
+import shutil
 import sys
-from typing import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
 
-from pipeline.data import DataError
-from pipeline.fileio import one_line
+import yaml
+
 from pipeline.runs.layout import Layout
-from pipeline.runs.params import load_checked
 
-__all__ = ["item_argument", "run_stage", "stage_main"]
+__all__ = ["BACKUP", "all_or_none", "declared_outputs", "item_argument", "run_stage", "stage_main"]
 
-Step = Callable[[dict, Layout], None]
+BACKUP = Path(".stage-backup")  # where a running stage keeps its previous outputs (git- and dvc-ignored)
+
+
+def _exit_code(err: Exception) -> int | None:
+    """2 for bad input (a parameter, a dataset), 1 for the file system, None for a bug (a traceback)."""
+    from pipeline.data import DataError  # here, not at the top: importing it imports torch
+
+    if isinstance(err, (ValueError, DataError)):
+        return 2
+    return 1 if isinstance(err, OSError) else None
 
 
 def run_stage(main: Callable[[], None]) -> None:
@@ -23,16 +41,18 @@ def run_stage(main: Callable[[], None]) -> None:
     exit code 130 (finished runs stay in the run store; a rerun resumes from the checkpoints)."""
     try:
         main()
-    except (ValueError, DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as err:  # a missing upstream artifact, a full disk: the environment, not a bug
-        print(f"error: {type(err).__name__}: {one_line(err)}", file=sys.stderr)
-        sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume (finished runs and checkpoints are kept)",
               file=sys.stderr)
         sys.exit(130)
+    except Exception as err:
+        code = _exit_code(err)
+        if code is None:
+            raise
+        from pipeline.fileio import one_line
+
+        print(f"error: {err}" if code == 2 else f"error: {type(err).__name__}: {one_line(err)}", file=sys.stderr)
+        sys.exit(code)
 
 
 def item_argument() -> Layout:
@@ -43,7 +63,64 @@ def item_argument() -> Layout:
     return Layout(sys.argv[1])
 
 
-def stage_main(step: Step) -> None:
-    """`step(params, layout)` for the item on the command line, with the params its `check` stage wrote."""
+def declared_outputs(stage: str, item: str, dvc_yaml: Path = Path("dvc.yaml")) -> list[Path]:
+    """The outputs (outs and plots) dvc.yaml declares for `stage@item`."""
+    spec = yaml.safe_load(dvc_yaml.read_text())["stages"][stage]["do"]
+    paths = [next(iter(out)) if isinstance(out, dict) else out for out in (*spec.get("outs", []), *spec.get("plots", []))]
+    return [Path(path.replace("${item}", item)) for path in paths]
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def _restore(backup: Path, outputs: list[Path]) -> None:
+    """Each output back from `backup` (where present there), whatever the step left in its place."""
+    for out in outputs:
+        kept = backup / out
+        if kept.exists():
+            _remove(out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            kept.rename(out)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+@contextmanager
+def all_or_none(outputs: list[Path], backup: Path) -> Iterator[None]:
+    """Move `outputs` aside into `backup`; on success drop them, on any failure or interrupt delete what the
+    step wrote and put them back. A `backup` left by a killed attempt is restored first."""
+    if backup.exists():
+        _restore(backup, outputs)
+    for out in outputs:
+        if out.exists():
+            (backup / out).parent.mkdir(parents=True, exist_ok=True)
+            out.rename(backup / out)
+    try:
+        yield
+    except BaseException:
+        for out in outputs:
+            _remove(out)  # what the step wrote: none of it stays
+        _restore(backup, outputs)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def stage_main(module: str, step: str, checked: bool = True) -> None:
+    """`pipeline.runs.<module>.<step>(params, layout)` for the item on the command line, its outputs all or
+    none; `params` are those the item's `check` stage wrote, or with `checked=False` (the check itself) the
+    item's params resolved from params.yaml and its profile."""
     layout = item_argument()
-    run_stage(lambda: step(load_checked(layout.checked), layout))
+    stage = Path(sys.argv[0]).stem
+
+    def main() -> None:
+        from pipeline.runs.params import load_checked, resolve
+
+        function = getattr(importlib.import_module(f"pipeline.runs.{module}"), step)
+        params = load_checked(layout.checked) if checked else resolve(layout.item)
+        with all_or_none(declared_outputs(stage, layout.item), BACKUP / f"{stage}@{layout.item}"):
+            function(params, layout)
+
+    run_stage(main)
