@@ -20,6 +20,7 @@ from pipeline.penalties import PENALTIES
 from pipeline.rundir import HISTORY, METRICS
 from pipeline.runs.layout import Layout
 from pipeline.runs.plans import diverged_baselines, warn_skipped
+from pipeline.runs.quotes import refresh_quotes
 from pipeline.runs.verify import reference_sample
 from pipeline.scoring import curve_key, score_curves, seed_summary, split_curves
 from pipeline.tables import comparison_best, grid_table, method_comparison, time_table, write_table
@@ -217,7 +218,7 @@ def score(params: dict, layout: Layout) -> None:
 
 def figures(params: dict, layout: Layout) -> None:
     """Layer-wise shares (Figs. 1–2), trade-off curves (Figs. 3, 5) with their seed spread, training curves,
-    and the results folder's README."""
+    the results folder's README; then the quotes of README.md and docs/ (`pipeline.runs.quotes`)."""
     drawn, out = params["figures"], layout.results / "figures"
     plot_layer_shares({m: accounting(m)["layers"] for m in drawn["models"]}, out / "layer_shares")
     baselines = layout.load_baselines()
@@ -235,3 +236,4 @@ def figures(params: dict, layout: Layout) -> None:
                             drawn["cutoff"], curve_setting=setting, curve_lam_norms=drawn["curve_lam_norms"],
                             profile=params["profile"], folder=layout.item)
     write_atomic(layout.results / "README.md", readme)
+    refresh_quotes()  # README.md and docs/ quote the results just written
