@@ -21,19 +21,20 @@ from pipeline.numerics import environment
 from pipeline.train import STATS, Objective, build_model, run_device, train_step
 sys.path.insert(0, {bench!r})
 from timing import random_batch
-cfg = RunConfig(width={width}, penalty="syn", lam_norm=8, threads={threads}, device="cpu")
-run_device(cfg)
+cfg = RunConfig(width={width}, penalty="syn", lam_norm=8, threads={threads}, device={device!r})
+device = run_device(cfg)
 torch.manual_seed(0)
-model = build_model(cfg)
+model = build_model(cfg).to(device)
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-x, y = random_batch({batch})
-objective, sums = Objective("syn", 1.0, 1e-7, 1e-4, 0), torch.zeros(len(STATS), dtype=torch.float64)
+x, y = (t.to(device) for t in random_batch({batch}))
+objective, sums = Objective("syn", 1.0, 1e-7, 1e-4, 0), torch.zeros(len(STATS), dtype=torch.float64, device=device)
 model.train()
 print(environment()["isa"], flush=True)
 for line in sys.stdin:
     start = time.perf_counter()
     for _ in range({repeats}):
         train_step(model, optimizer, x, y, objective, sums)
+    sums.sum().item()  # waits for the device
     print(time.perf_counter() - start, flush=True)
 """
 
@@ -43,7 +44,7 @@ class Worker:
 
     def __init__(self, numerics: str, args) -> None:
         code = _WORKER.format(bench=str(Path(__file__).parent), width=args.width, threads=args.threads,
-                              batch=args.batch, repeats=args.repeats)
+                              batch=args.batch, repeats=args.repeats, device=args.device)
         self.process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         text=True, env={**os.environ, "PIPELINE_NUMERICS": numerics})
         self.isa = self.process.stdout.readline().strip()
@@ -60,6 +61,7 @@ class Worker:
 
 def main() -> None:
     parser = bench_parser(__doc__, rounds=20, quick_rounds=5, repeats=(3, "the step per timed call"))
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where the step runs (default cpu)")
     parser.set_defaults(width=0.25)
     args = parse_bench_args(parser)
     native, pinned = Worker("native", args), Worker("pinned", args)
@@ -68,8 +70,8 @@ def main() -> None:
     finally:
         native.close()
         pinned.close()
-    print_ratios(f"cnn7 width {args.width}, batch {args.batch}, {args.repeats} steps per call: pinned step time / "
-                 f"native ({native.isa})", pairs, "native")
+    print_ratios(f"cnn7 width {args.width}, batch {args.batch}, {args.repeats} steps per call on {args.device}: pinned "
+                 f"step time / native ({native.isa})", pairs, "native")
 
 
 if __name__ == "__main__":
