@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from urllib.error import URLError
 
@@ -24,10 +25,12 @@ import pandas as pd
 import pytest
 import yaml
 
+import pipeline.accounting as accounting
 import pipeline.cli as cli
+import pipeline.machine as machine
 import pipeline.train as train
 from pipeline.cli import add_config_arguments, config_from_args
-from pipeline.config import RunConfig
+from pipeline.config import NAME, ConfigError, RunConfig, check
 from pipeline.rundir import CHECKPOINT, HISTORY, METRICS
 from pipeline.runs.params import load_params
 from pipeline.runs.plans import (ann2snn_plan, baseline_energy, choose_baseline, grid_plan, grid_references,
@@ -92,6 +95,12 @@ def stage(name: str, capsys, *argv: str) -> tuple[int, str]:
     (lambda p: p["ann2snn"].update(T=[0]), "params key 'ann2snn.T[0]' must be >= 1 (got 0)"),
     (lambda p: p["tune_wd"].update(weight_decays=[]), "params key 'tune_wd.weight_decays' must be a non-empty"),
     (lambda p: p["compute"].update(store="store_file"), "compute.store store_file is not a writable directory"),
+    (lambda p: p["penalty"].update(lam_norms=[1, 4, 4.0]), "params key 'penalty.lam_norms' holds 4.0 twice"),
+    (lambda p: p["tune_wd"].update(seeds=list(range(1001))), "'tune_wd.seeds' holds 1,001 values, more than the 1,000"),
+    (lambda p: p["train"].update(epochs=10**6), "params key 'train.epochs' must be <= 10000 (got 1000000)"),
+    (lambda p: p["settings"][0].update(width=1e6), "config key 'width' must be <= 64 (got 1000000.0)"),
+    (lambda p: p["compute"].update(threads=5000), "params key 'compute.threads' must be <= 1024 (got 5000)"),
+    (lambda p: p["data"].update(data_dir=""), "params key 'data.data_dir' must be a path of 1 to 4096 characters"),
 ])
 def test_check_stage_refuses_bad_params_in_one_line(repo, capsys, change, message):
     (repo / "store_file").write_text("a file, not a directory")
@@ -108,6 +117,39 @@ def test_check_stage_as_a_process_prints_one_line_no_traceback(repo):
     assert done.stderr.startswith("error: unknown params section 'trian'")
 
 
+def test_check_stage_refuses_a_device_this_machine_lacks(repo, capsys, monkeypatch):
+    monkeypatch.setattr(machine, "cuda_available", lambda: False)
+    edit(repo / "params.yaml", lambda p: p["compute"].update(device="cuda"))
+    code, err = stage("check", capsys)
+    assert (code, err) == (2, "error: params key 'compute.device' is 'cuda' but this machine has no CUDA device "
+                              "(torch finds none); set it to 'auto' or 'cpu'\n")
+
+
+def test_a_huge_params_file_is_refused_unread_in_one_line(repo, capsys):
+    lams = ", ".join(f"{x}.5" for x in range(300_000))  # 2.5 MB, as the 10 MB trial's 1.3 M λ' in small
+    (repo / "params.yaml").write_text((repo / "params.yaml").read_text() + f"# {lams}\n")
+    start = time.monotonic()
+    code, err = stage("check", capsys)
+    assert time.monotonic() - start < 5 and code == 2 and err.count("\n") == 1
+    assert err.startswith("error: params.yaml holds 2,") and "more than the 1,048,576 a file of sections may" in err
+
+
+@pytest.mark.parametrize("names,message", [
+    (["../../../../../escape_rel"], "params key 'names[0]' must be a file or folder name: at most 64 letters, digits, "
+                                    "'.', '_' or '-', starting with a letter or digit, not ending with '.' "
+                                    "(got '../../../../../escape_rel')"),
+    (["a/b"], "(got 'a/b')"), ([".hidden"], "(got '.hidden')"), ([""], "(got '')"), (["trailing."], "(got 'trailing.')"),
+    (["x" * 65], "at most 64 letters"),
+    (["Run-A", "run-a"], "params key 'names' holds 'Run-A' and 'run-a', one name on a case-insensitive disk,"),
+])
+def test_names_that_become_paths_are_safe_distinct_path_components(names, message):
+    with pytest.raises(ConfigError) as err:
+        check("names", names, replace(NAME, listed="yes"), "params key")
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert check("names", ["cnn7-digits-adam-s3nn", "run_2.b"], replace(NAME, listed="yes")) == [
+        "cnn7-digits-adam-s3nn", "run_2.b"]
+
+
 def test_exponent_lam_norms_pass_in_params_and_config_files(repo, capsys):
     text = (repo / "params.yaml").read_text()
     text = text.replace("lam_norms: [1, 2, 4, 8, 16, 64, 256, 1024]", "lam_norms: [1, 1e3]")
@@ -119,6 +161,46 @@ def test_exponent_lam_norms_pass_in_params_and_config_files(repo, capsys):
     add_config_arguments(parser)
     cfg = config_from_args(parser.parse_args(["--config", "run.yaml"]))
     assert (cfg.lam_norm, cfg.weight_decay) == (1000.0, 1e-4)
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--width", "1e6"], "config key 'width' must be <= 64 (got 1000000.0)"),
+    (["--width", "nan"], "config key 'width' must be finite (got nan)"),
+    (["--width", "inf"], "config key 'width' must be finite (got inf)"),
+    (["--epochs", "1000000"], "config key 'epochs' must be <= 10000 (got 1000000)"),
+    (["--batch-size", "1000000"], "config key 'batch_size' must be <= 65536 (got 1000000)"),
+    (["--threads", "100000"], "config key 'threads' must be <= 1024 (got 100000)"),
+    (["--seed", str(2**32)], "config key 'seed' must be <= 4294967295 (got 4294967296)"),
+    (["--data-dir", ""], "config key 'data_dir' must be a path of 1 to 4096 characters without NUL (got '')"),
+    (["--device", "cuda"], "config key 'device' is 'cuda' but this machine has no CUDA device (torch finds none); "
+                           "set it to 'auto' or 'cpu'"),
+    (["--model", "vgg11", "--width", "8"], "config keys 'width' and 'batch_size': training vgg11 at width 8 on digits "
+                                            "in batches of 50 needs about 37.1 GiB, more than the 8.0 GiB of cpu "
+                                            "memory this machine has; lower width or batch_size"),
+])
+def test_values_a_machine_cannot_honour_are_one_line_before_any_work(tmp_path, capsys, monkeypatch, flags, message):
+    monkeypatch.setattr(machine, "cuda_available", lambda: False)
+    monkeypatch.setattr(machine, "memory_bytes", lambda kind: 8 * 2**30)
+    monkeypatch.setattr(train, "create_model", lambda *a, **k: pytest.fail("a model allocated"))
+    out = tmp_path / "run"
+    assert train.main([*ARGS, *flags, "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n" and not out.exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["cnn7", "--classes", "0"], "num_classes must be an integer from 1 to 100000 (got 0)"),
+    (["vgg11", "--classes", "-5"], "num_classes must be an integer from 1 to 100000 (got -5)"),
+    (["cnn7", "--width", "inf"], "width must be > 0 and <= 64 (got inf)"),
+    (["cnn7", "--width", "nan"], "width must be > 0 and <= 64 (got nan)"),
+    (["cnn7", "--width", "1e6"], "width must be > 0 and <= 64 (got 1000000.0)"),
+    (["resnet18", "--width", "16"], "building resnet18 at width 16 needs about 21.8 GiB, more than the 8.0 GiB of cpu "
+                                    "memory this machine has; lower the width"),
+])
+def test_accounting_refuses_what_it_cannot_build_in_one_line(capsys, monkeypatch, argv, message):
+    monkeypatch.setattr(machine, "memory_bytes", lambda kind: 8 * 2**30)
+    with pytest.raises(SystemExit) as done:
+        accounting.main(argv)
+    assert done.value.code == 2 and capsys.readouterr().err == f"error: {message}\n"
 
 
 def test_missing_upstream_artifact_is_one_line_exit_1(repo, capsys):
