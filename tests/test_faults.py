@@ -9,6 +9,7 @@ leaves the setting's curves out with one warning, the tables saying why.
 A few cases run as real processes (the check stage, SIGINT, SIGKILL); the rest call the same entry
 points in this process, which is faster on small machines.
 """
+import io
 import json
 import os
 import runpy
@@ -23,15 +24,18 @@ from urllib.error import URLError
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 import pipeline.accounting as accounting
 import pipeline.cli as cli
 import pipeline.machine as machine
 import pipeline.train as train
+from pipeline.checkpoint import load_model_state, save_model_state
 from pipeline.cli import add_config_arguments, config_from_args
 from pipeline.config import NAME, ConfigError, RunConfig, check
-from pipeline.rundir import CHECKPOINT, HISTORY, METRICS
+from pipeline.fileio import DamagedFile
+from pipeline.rundir import CHECKPOINT, HISTORY, HISTORY_COLUMNS, METRICS, MODEL, read_history
 from pipeline.runs.params import load_params
 from pipeline.runs.plans import (ann2snn_plan, baseline_energy, choose_baseline, grid_plan, grid_references,
                                  penalty_plan, point_row, tune_wd_plan)
@@ -267,7 +271,8 @@ def _warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
 
 
-@pytest.mark.parametrize("damage", ["no_test_accuracy", "not_json", "a_list", "a_directory"])
+@pytest.mark.parametrize("damage", ["no_test_accuracy", "not_json", "a_list", "a_directory", "not_utf8",
+                                    "accuracy_above_1", "negative_energy", "nan_accuracy", "diverged_a_string"])
 def test_damaged_metrics_are_set_aside_and_the_run_trains_again(tmp_path, caplog, straight, damage):
     metrics, _ = straight
     out = tmp_path / "run"
@@ -275,9 +280,12 @@ def test_damaged_metrics_are_set_aside_and_the_run_trains_again(tmp_path, caplog
     if damage == "a_directory":
         (out / METRICS).mkdir()
     else:
-        text = {"no_test_accuracy": json.dumps({k: v for k, v in metrics.items() if k != "test_accuracy"}),
-                "not_json": '{"test_accuracy": 0.9', "a_list": "[1, 2]"}[damage]
-        (out / METRICS).write_text(text)
+        changed = {"accuracy_above_1": {"test_accuracy": 1.5}, "negative_energy": {"energy_pj": -1.0},
+                   "nan_accuracy": {"test_accuracy": float("nan")}, "diverged_a_string": {"diverged": "no"}}
+        data = {"no_test_accuracy": json.dumps({k: v for k, v in metrics.items() if k != "test_accuracy"}).encode(),
+                "not_json": b'{"test_accuracy": 0.9', "a_list": b"[1, 2]", "not_utf8": b"\xb8\x00\xff" * 10,
+                **{k: json.dumps({**metrics, **v}).encode() for k, v in changed.items()}}[damage]
+        (out / METRICS).write_bytes(data)
     with caplog.at_level("WARNING"):
         again = train.train_run(RunConfig.from_dict(CFG), out)
     (warning,) = _warnings(caplog)
@@ -285,25 +293,95 @@ def test_damaged_metrics_are_set_aside_and_the_run_trains_again(tmp_path, caplog
     assert _result(again) == _result(metrics)
     (aside,) = out.glob("metrics.json.bad-*")  # kept for a look, not deleted
     if damage != "a_directory":
-        assert aside.read_text() == text
+        assert aside.read_bytes() == data
 
 
-@pytest.mark.parametrize("damage", ["garbage", "a_directory"])
-def test_damaged_checkpoint_means_one_warning_and_a_fresh_start(tmp_path, caplog, straight, damage):
+def _checkpoint_after_epoch_1(out: Path) -> bytes:
+    assert train.train_run(RunConfig.from_dict(CFG), out, stop_after=1) is None
+    return (out / CHECKPOINT).read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "epoch_99", "a_directory"])
+def test_damaged_checkpoint_is_set_aside_in_one_warning_and_the_run_starts_afresh(tmp_path, caplog, straight,
+                                                                                   damage):
     metrics, _ = straight
     out = tmp_path / "run"
-    cfg = RunConfig.from_dict(CFG)
-    assert train.train_run(cfg, out, stop_after=1) is None
+    whole = _checkpoint_after_epoch_1(out)
     (out / CHECKPOINT).unlink()
-    if damage == "garbage":
-        (out / CHECKPOINT).write_bytes(b"\x00garbage" * 100)
-    else:
+    if damage == "a_directory":
         (out / CHECKPOINT).mkdir()
+    else:
+        ckpt = torch.load(io.BytesIO(whole), weights_only=True)
+        buf = io.BytesIO()
+        torch.save({**ckpt, "epoch": 99}, buf)
+        data = {"garbage": b"\x00garbage" * 100, "truncated": whole[:len(whole) // 2], "empty": b"",
+                "epoch_99": buf.getvalue()}[damage]
+        (out / CHECKPOINT).write_bytes(data)
+    with caplog.at_level("WARNING"):
+        again = train.train_run(RunConfig.from_dict(CFG), out)
+    (warning,) = _warnings(caplog)
+    assert "\n" not in warning and "set aside as checkpoint.pt.bad-" in warning
+    assert ("is a directory" if damage == "a_directory" else "starting from scratch") in warning
+    if damage == "epoch_99":
+        assert "does not fit this run (ValueError: epoch count out of range)" in warning
+    assert _result(again) == _result(metrics) and not (out / CHECKPOINT).exists()
+    (aside,) = out.glob("checkpoint.pt.bad-*")  # kept, not overwritten
+    if damage != "a_directory":
+        assert aside.read_bytes() == data
+
+
+def _finished_copy(straight, tmp_path: Path) -> Path:
+    out = tmp_path / "run"
+    shutil.copytree(straight[1], out)
+    return out
+
+
+@pytest.mark.parametrize("damage", [b"\xb8\x01garbage", b"epoch,loss\n1,0.5\n",
+                                    (",".join(HISTORY_COLUMNS) + "\n" + ",".join(["one"] * 11) + "\n").encode()])
+def test_a_finished_runs_damaged_history_is_set_aside_and_the_run_trains_again(tmp_path, caplog, straight,
+                                                                                 damage):
+    metrics, straight_dir = straight
+    out = _finished_copy(straight, tmp_path)
+    (out / HISTORY).write_bytes(damage)
+    with caplog.at_level("WARNING"):
+        again = train.train_run(RunConfig.from_dict(CFG), out)
+    (warning,) = _warnings(caplog)
+    assert warning.startswith(f"{out / HISTORY} is damaged (") and "\n" not in warning
+    assert "; set aside as history.csv.bad-" in warning and "metrics.json set aside as metrics.json.bad-" in warning
+    assert _result(again) == _result(metrics)
+    pd.testing.assert_frame_equal(_history(out), _history(straight_dir))
+    assert [p.read_bytes() for p in out.glob("history.csv.bad-*")] == [damage]
+    assert len(list(out.glob("metrics.json.bad-*"))) == 1
+
+
+def test_a_damaged_history_read_back_names_its_file_in_one_line(tmp_path):
+    path = tmp_path / HISTORY
+    path.write_bytes(b"\xb8\x01garbage")
+    with pytest.raises(DamagedFile) as err:
+        read_history(path)
+    assert str(err.value).startswith(f"{path} is damaged (UnicodeDecodeError: 'utf-8' codec can't decode byte 0xb8")
+    assert "; set aside as history.csv.bad-" in str(err.value) and not path.exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "another_model"])
+def test_a_damaged_model_file_is_one_line_set_aside_and_the_run_trains_again(tmp_path, caplog, straight, damage):
+    metrics, _ = straight
+    out = _finished_copy(straight, tmp_path)
+    cfg = RunConfig.from_dict(CFG)
+    whole = (out / MODEL).read_bytes()
+    if damage == "truncated":
+        (out / MODEL).write_bytes(whole[:len(whole) // 2])
+    else:
+        save_model_state(train.build_model(RunConfig.from_dict({**CFG, "width": 0.125})), out / MODEL)
+    with pytest.raises(DamagedFile) as err:  # what evaluating the trained ANN (the ann2snn stage) meets
+        load_model_state(train.build_model(cfg), out / MODEL)
+    assert str(err.value).startswith(f"{out / MODEL} is damaged (") and "\n" not in str(err.value)
+    assert "; set aside as model.pt.bad-" in str(err.value) and not (out / MODEL).exists()
     with caplog.at_level("WARNING"):
         again = train.train_run(cfg, out)
-    (warning,) = _warnings(caplog)
-    assert ("starting from scratch" if damage == "garbage" else "is a directory") in warning
-    assert _result(again) == _result(metrics) and not (out / CHECKPOINT).exists()
+    assert _warnings(caplog) == [f"{out / MODEL} is missing; metrics.json set aside as "
+                                 f"{next(out.glob('metrics.json.bad-*')).name} with it, training the run again"]
+    assert _result(again) == _result(metrics) and (out / MODEL).read_bytes() == whole
 
 
 # --- Ctrl-C and kill -9 in a real process: one line, exit 130, bit-identical resume ---------------------------
@@ -377,8 +455,9 @@ def _fake_metrics(i: int, diverged: bool = False) -> dict:
 
 def _write_history(run_dir: Path) -> None:
     run_dir.mkdir(parents=True)
-    pd.DataFrame({"epoch": [1, 2], "loss": [2.0, 1.0], "train_accuracy": [0.3, 0.6], "val_accuracy": [0.3, 0.5],
-                  "rate_mean": [0.2, 0.1], "lam": [0.1, 0.2]}).to_csv(run_dir / HISTORY, index=False)
+    rows = {"epoch": [1, 2], "loss": [2.0, 1.0], "train_accuracy": [0.3, 0.6], "val_accuracy": [0.3, 0.5],
+            "rate_mean": [0.2, 0.1], "lam": [0.1, 0.2]}
+    pd.DataFrame({c: rows.get(c, [0.5, 0.5]) for c in HISTORY_COLUMNS}).to_csv(run_dir / HISTORY, index=False)
 
 
 def _fake_artifacts(params: dict, broken: str) -> None:
