@@ -4,22 +4,28 @@
 (`pipeline.runs.store`) keeps one directory per configuration and copies the
 finished products into the stages' DVC outputs. `finished_metrics` reads a
 finished run back and `read_history` a run's history, each checked
-(`fileio.read_back`): a damaged file is set aside.
+(`fileio.read_back`): a damaged file is set aside. One process trains a run
+directory at a time: `run_lock` holds its `LOCK` (the command line and every
+backend of the run store take it).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import logging
+import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 from pipeline.config import Rule, check, identity_mismatch, result_keys
-from pipeline.fileio import DamagedFile, read_back, set_aside
+from pipeline.fileio import DamagedFile, probe_writable, read_back, set_aside
 
-__all__ = ["CHECKPOINT", "HISTORY", "HISTORY_COLUMNS", "METRICS", "MODEL", "PRODUCTS", "SPLIT", "clear_blockers",
-           "finished_metrics", "parse_history", "parse_metrics", "read_history"]
+__all__ = ["CHECKPOINT", "HISTORY", "HISTORY_COLUMNS", "LOCK", "METRICS", "MODEL", "PRODUCTS", "SPLIT",
+           "clear_blockers", "finished_metrics", "parse_history", "parse_metrics", "read_history", "run_lock"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +35,7 @@ SPLIT = "split.json"  # the train/validation split, unless the config names a sp
 METRICS = "metrics.json"  # written last: its presence marks a finished run
 MODEL = "model.pt"  # the final state_dict
 PRODUCTS = (METRICS, HISTORY, MODEL)  # what a finished run hands on
+LOCK = ".lock"  # held (flock) while a process trains the run
 
 HISTORY_COLUMNS = ("epoch", "lr", "lam", "loss", "ce", "train_accuracy", "train_rate_mean",
                    "val_accuracy", "rate_mean", "energy_pj", "epoch_seconds")
@@ -125,3 +132,24 @@ def clear_blockers(out_dir: Path) -> None:
             log.warning("%s is a directory, not a file; set aside as %s", out_dir / name,
                         set_aside(out_dir / name).name)
 
+
+@contextlib.contextmanager
+def run_lock(out_dir: Path | str) -> Iterator[None]:
+    """Hold an exclusive lock on `out_dir/LOCK` (the directory is created and probed: `PathError` if it cannot
+    be written); waits, saying so in one line, while another process holds it.
+
+    The kernel drops the lock when its holder dies, so a killed trainer never leaves a stale claim; on a
+    cluster the directory must be on a filesystem whose `flock` works across nodes (NFSv4, Lustre, CephFS).
+    """
+    out_dir = Path(out_dir)
+    probe_writable(out_dir, "run directory")
+    with open(out_dir / LOCK, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"{out_dir}: another process is training this run; waiting for it", file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -201,13 +201,17 @@ def train_run(cfg: RunConfig, out_dir: Path | str, *, stop_after: int | None = N
 
     `stop_after` ends the call after that many epochs in total, as if
     interrupted (returns None); the next call resumes from the checkpoint.
-    Ctrl-C raises `RunInterrupted` (a KeyboardInterrupt) naming the last finished epoch.
+    Ctrl-C raises `RunInterrupted` (a KeyboardInterrupt) naming the last finished epoch; an OSError (a full
+    disk) leaves with that epoch as its `epoch` attribute (None: before the run directory was read).
     """
     saved: dict[str, int] = {}  # "epoch": the last epoch on disk, once the checkpoint has been read
     try:
         return _train_run(cfg, Path(out_dir), stop_after, saved)
     except KeyboardInterrupt:
         raise RunInterrupted(saved.get("epoch")) from None
+    except OSError as e:
+        e.epoch = saved.get("epoch")
+        raise
 
 
 def _train_run(cfg: RunConfig, out_dir: Path, stop_after: int | None, saved: dict[str, int]) -> dict | None:

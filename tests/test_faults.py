@@ -35,7 +35,8 @@ from pipeline.checkpoint import load_model_state, save_model_state
 from pipeline.cli import add_config_arguments, config_from_args
 from pipeline.config import NAME, ConfigError, RunConfig, check
 from pipeline.fileio import DamagedFile
-from pipeline.rundir import CHECKPOINT, HISTORY, HISTORY_COLUMNS, METRICS, MODEL, read_history
+from pipeline.rundir import (CHECKPOINT, HISTORY, HISTORY_COLUMNS, LOCK, METRICS, MODEL, PRODUCTS, read_history,
+                             run_lock)
 from pipeline.runs.params import load_params
 from pipeline.runs.plans import (ann2snn_plan, baseline_energy, choose_baseline, grid_plan, grid_references,
                                  penalty_plan, point_row, tune_wd_plan)
@@ -224,8 +225,21 @@ def test_full_disk_mid_run_is_one_line_exit_1_and_keeps_the_checkpoint(tmp_path,
     monkeypatch.setattr(train, "write_atomic", full)
     assert train.main([*ARGS, "--out", str(out)]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "No space left on device" in err and "rerun to resume" in err
+    assert err.count("\n") == 1 and "No space left on device" in err
+    assert err.endswith("; stopped after epoch 1; rerun the same command to resume\n")
     assert (out / CHECKPOINT).read_bytes() == before
+
+
+def test_full_disk_in_epoch_1_claims_no_checkpoint(tmp_path, capsys, monkeypatch):
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(train, "write_atomic", full)
+    out = tmp_path / "run"
+    assert train.main([*ARGS, "--out", str(out)]) == 1
+    assert capsys.readouterr().err == ("error: OSError: [Errno 28] No space left on device; stopped before epoch 1 "
+                                       "finished (nothing to keep); rerun the same command to start again\n")
+    assert not (out / CHECKPOINT).exists()
 
 
 @pytest.mark.parametrize("where", ["existing_file", "proc", "split_proc"])
@@ -244,7 +258,7 @@ def test_unwritable_paths_are_one_line_before_training(tmp_path, capsys, where, 
     assert err.count("\n") == 1 and "is not a writable directory" in err
     assert (tmp_path / "existing_file").read_text() == "keep me"
     if where == "split_proc":
-        assert "split file directory /proc/no_such_dir" in err and sorted(os.listdir(out)) == []
+        assert "split file directory /proc/no_such_dir" in err and sorted(os.listdir(out)) == [LOCK]
 
 
 def test_offline_fashion_mnist_leaves_no_empty_folders(tmp_path, capsys, monkeypatch):
@@ -433,6 +447,27 @@ def test_sigint_then_kill9_then_rerun_equals_a_straight_run(tmp_path, straight, 
     assert train.main([*ARGS, "--out", str(out)]) == 0  # the same command again
     assert _result(json.loads((out / METRICS).read_text())) == _result(metrics)
     pd.testing.assert_frame_equal(_history(out), _history(straight_dir))
+
+
+# --- two trainers on one run directory --------------------------------------------------------------------------
+
+def test_two_commands_on_one_out_train_it_once(tmp_path, straight):
+    metrics, straight_dir = straight
+    out, log = tmp_path / "run", tmp_path / "second.log"
+    with run_lock(out):  # the first command, training the run
+        with log.open("w") as stderr:
+            proc = subprocess.Popen([sys.executable, "-m", "pipeline.train", *ARGS, "--out", str(out)], env=ENV,
+                                    stdout=subprocess.PIPE, stderr=stderr, text=True)
+        deadline = time.monotonic() + 120
+        while "another process is training this run; waiting for it" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the second command never waited"
+            time.sleep(0.1)
+        for name in PRODUCTS:  # the first command finishes the run
+            shutil.copy2(straight_dir / name, out / name)
+    stdout, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "epoch 1/" not in log.read_text()  # the second found it finished
+    assert json.loads(stdout)["test_accuracy"] == metrics["test_accuracy"]
 
 
 # --- divergence as data: a diverged baseline, a run with no history -------------------------------------------
