@@ -42,7 +42,7 @@ from pipeline.runs.plans import (ann2snn_plan, baseline_energy, choose_baseline,
                                  penalty_plan, point_row, tune_wd_plan)
 from pipeline.runs.results import SKIPPED_NOTE
 from pipeline.runs.stage import write_points, write_rows
-from pipeline.runs.store import run_id
+from pipeline.runs.store import run_all, run_id
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
@@ -449,7 +449,7 @@ def test_sigint_then_kill9_then_rerun_equals_a_straight_run(tmp_path, straight, 
     pd.testing.assert_frame_equal(_history(out), _history(straight_dir))
 
 
-# --- two trainers on one run directory --------------------------------------------------------------------------
+# --- two trainers, Ctrl-C while the pool starts -----------------------------------------------------------------
 
 def test_two_commands_on_one_out_train_it_once(tmp_path, straight):
     metrics, straight_dir = straight
@@ -468,6 +468,47 @@ def test_two_commands_on_one_out_train_it_once(tmp_path, straight):
     stdout, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0 and "epoch 1/" not in log.read_text()  # the second found it finished
     assert json.loads(stdout)["test_accuracy"] == metrics["test_accuracy"]
+
+
+_POOL = """
+import os, sys, time
+from pathlib import Path
+if __name__ != "__main__":  # a spawned pool worker re-imports this file first: slowly, as it imports torch
+    Path(os.environ["MARKS"], str(os.getpid())).touch()
+    time.sleep(120)
+from pipeline.config import RunConfig
+from pipeline.runs.store import run_all
+if __name__ == "__main__":
+    try:
+        run_all([RunConfig(seed=0), RunConfig(seed=1)], sys.argv[1], workers=2)
+    except KeyboardInterrupt:  # what a stage does (one line, exit 130)
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+"""
+
+
+def test_ctrl_c_while_pool_workers_import_prints_only_the_stages_line(tmp_path):
+    (tmp_path / "stage.py").write_text(_POOL)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    proc = subprocess.Popen([sys.executable, "stage.py", str(tmp_path / "store")], cwd=tmp_path,
+                            env={**ENV, "MARKS": str(marks)}, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own process group, as a terminal's foreground job
+    deadline = time.monotonic() + 120
+    while len(list(marks.iterdir())) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, "the pool workers never started"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the stage and its workers
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (130, "interrupted\n")
+    deadline = time.monotonic() + 30
+    while True:  # the workers are gone too
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "a pool worker outlived the stage"
+        time.sleep(0.1)
 
 
 # --- divergence as data: a diverged baseline, a run with no history -------------------------------------------
