@@ -1,13 +1,17 @@
 """Fault injection: each failure is one line (or one warning) and an exit code, never a traceback,
 and nothing finished is lost.
 
-Bad params and bad paths end a stage or `python -m pipeline.train` with one line and exit code 2
-before any work; Ctrl-C with one line and 130; damaged run files are set aside and the run trains
-again; a run killed with SIGKILL resumes bit for bit; a diverged baseline or a run without a history
-leaves the setting's curves out with one warning, the tables saying why.
+Bad params, values this machine cannot honour (a bound, the device, the memory a model needs), unsafe
+names and bad paths end a stage, `python -m pipeline.train` or `python -m pipeline.accounting` with
+one line and exit code 2 before any work; Ctrl-C with one line and 130, even while a stage's pool
+workers import; a full disk with one line saying what was kept; damaged run files (metrics, history,
+checkpoint, model) are set aside and the run trains again; a run killed with SIGKILL resumes bit for
+bit; two commands on one run directory train it once; a Ray address without a Ray head fails in
+seconds; a diverged baseline or a run without a history leaves the setting's curves out with one
+warning, the tables saying why.
 
-A few cases run as real processes (the check stage, SIGINT, SIGKILL); the rest call the same entry
-points in this process, which is faster on small machines.
+A few cases run as real processes (the check stage, SIGINT, SIGKILL, the lock, the pool); the rest
+call the same entry points in this process, which is faster on small machines.
 """
 import io
 import json
@@ -15,6 +19,7 @@ import os
 import runpy
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -40,6 +45,7 @@ from pipeline.rundir import (CHECKPOINT, HISTORY, HISTORY_COLUMNS, LOCK, METRICS
 from pipeline.runs.params import load_params
 from pipeline.runs.plans import (ann2snn_plan, baseline_energy, choose_baseline, grid_plan, grid_references,
                                  penalty_plan, point_row, tune_wd_plan)
+from pipeline.runs.ray_backend import PROBE_SECONDS
 from pipeline.runs.results import SKIPPED_NOTE
 from pipeline.runs.stage import write_points, write_rows
 from pipeline.runs.store import run_all, run_id
@@ -449,7 +455,7 @@ def test_sigint_then_kill9_then_rerun_equals_a_straight_run(tmp_path, straight, 
     pd.testing.assert_frame_equal(_history(out), _history(straight_dir))
 
 
-# --- two trainers, Ctrl-C while the pool starts -----------------------------------------------------------------
+# --- two trainers, Ctrl-C while the pool starts, a dead Ray address ---------------------------------------------
 
 def test_two_commands_on_one_out_train_it_once(tmp_path, straight):
     metrics, straight_dir = straight
@@ -509,6 +515,19 @@ def test_ctrl_c_while_pool_workers_import_prints_only_the_stages_line(tmp_path):
             break
         assert time.monotonic() < deadline, "a pool worker outlived the stage"
         time.sleep(0.1)
+
+
+def test_a_ray_address_where_no_ray_head_answers_fails_in_seconds_in_one_line(tmp_path):
+    pytest.importorskip("ray")
+    with socket.create_server(("127.0.0.1", 0)) as server:  # accepts connections, never answers
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        start = time.monotonic()
+        with pytest.raises(ConfigError) as err:
+            run_all([RunConfig.from_dict(CFG)], tmp_path, workers=1, compute={"backend": "ray", "ray_address": address})
+    assert time.monotonic() - start < 2 * PROBE_SECONDS + 2
+    assert str(err.value) == (f"compute.ray_address '{address}': something listens at {address} but it is no Ray "
+                              "head (no gRPC answer within 3 s); give the address `ray start --head` printed on the "
+                              "head (port 6379 by default), or set compute.ray_address to '' for a local Ray instance")
 
 
 # --- divergence as data: a diverged baseline, a run with no history -------------------------------------------
