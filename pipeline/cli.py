@@ -1,7 +1,9 @@
 """The command line of one run (`python -m pipeline.train [--config FILE] [--key value ...] --out DIR`).
 
-One `--key` flag per `RunConfig` field, plus `--config FILE`; `command_line` turns every error into
-one line with an exit code: 2 bad input, 1 the file system, 130 Ctrl-C (with the epoch to resume after).
+One `--key` flag per `RunConfig` field, plus `--config FILE`; `command_line` trains under the run
+directory's lock (`pipeline.rundir.run_lock`, the one the run store's stages take, so two commands on one
+`--out` never train it twice) and turns every error into one line with an exit code: 2 bad input, 1 the
+file system, 130 Ctrl-C (each naming the epoch to resume after, if any).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any, Callable, Sequence
 from pipeline.config import ConfigError, RunConfig, field_rule, load_config_file
 from pipeline.data import DataError
 from pipeline.fileio import PathError, one_line
+from pipeline.rundir import run_lock
 
 __all__ = ["add_config_arguments", "command_line", "config_from_args"]
 
@@ -52,13 +55,13 @@ def config_from_args(ns: argparse.Namespace) -> RunConfig:
     return RunConfig.from_dict(d)
 
 
-def _interrupted(epoch: int | None) -> str:
-    """The one line for Ctrl-C after `epoch` finished epochs (None: before the run directory was read)."""
+def _when(epoch: int | None) -> str:
+    """When a run stopped after `epoch` finished epochs (None: before the run directory was read), and what to do."""
     if epoch is None:
-        return "interrupted before training started; rerun the same command to start it"
+        return "before training started; rerun the same command to start it"
     if epoch == 0:
-        return "interrupted before epoch 1 finished (nothing to keep); rerun the same command to start again"
-    return f"interrupted after epoch {epoch}; rerun the same command to resume"
+        return "before epoch 1 finished (nothing to keep); rerun the same command to start again"
+    return f"after epoch {epoch}; rerun the same command to resume"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,7 +72,7 @@ class _Parser(argparse.ArgumentParser):
 def command_line(train_run: Callable[[RunConfig, Path], dict], argv: Sequence[str] | None = None) -> int:
     """Parse `argv`, run `train_run(config, --out)`, print its headline metrics; the exit code.
 
-    A Ctrl-C that carries an `epoch` (`pipeline.train.RunInterrupted`) names the epoch to resume after.
+    A Ctrl-C or OSError that carries an `epoch` (`pipeline.train.train_run`) names the epoch to resume after.
     """
     parser = _Parser(prog="python -m pipeline.train", description="Train one spiking-network run.")
     add_config_arguments(parser)
@@ -80,16 +83,18 @@ def command_line(train_run: Callable[[RunConfig, Path], dict], argv: Sequence[st
         return int(e.code or 0)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        metrics = train_run(config_from_args(args), args.out)
+        config = config_from_args(args)
+        with run_lock(args.out):
+            metrics = train_run(config, args.out)
     except (ConfigError, DataError, PathError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # the disk, not the input: a full disk, a file changed under the run
-        print(f"error: {type(e).__name__}: {one_line(e)}; finished epochs are in the checkpoint, rerun to resume",
+        print(f"error: {type(e).__name__}: {one_line(e)}; stopped {_when(getattr(e, 'epoch', None))}",
               file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:
-        print(_interrupted(getattr(e, "epoch", None)), file=sys.stderr)
+        print(f"interrupted {_when(getattr(e, 'epoch', None))}", file=sys.stderr)
         return 130
     keys = ("test_accuracy", "val_accuracy", "energy_pj", "rate_mean", "dead_rate", "diverged", "epoch_seconds")
     print(json.dumps({k: metrics[k] for k in keys}))

@@ -1,11 +1,17 @@
 """Typed configuration of one training run, and the one validator every setting goes through.
 
 `RunConfig` is frozen; constructing it (directly or through `from_dict`)
-checks names, types and ranges before any data is loaded or model built.
+checks names, types and ranges before any data is loaded or model built:
+every number finite and between bounds a machine can honour, the device one
+this machine has, and the model small enough for its memory (`_check_memory`).
 `Rule` and `check` are the validator: `RunConfig` derives a rule per field
-from its type, the registries' names and `_MINIMA`; `pipeline.runs.params`
-checks `params.yaml` with the same rules. `load_yaml` reads a YAML file with
-`1e-3` as a number, for config files and `params.yaml` alike.
+from its type, the registries' names, `_MINIMA`, `_MAXIMA`, `_FORMS` and
+`_HERE`; `pipeline.runs.params` checks `params.yaml` with the same rules, and
+`pipeline.rundir` the metrics a run wrote. A list holds at most `max_items`
+values, none twice; a string that becomes a file or folder name is a `NAME`
+(one safe path component), one that is a path a `PATH`. `load_yaml` reads a
+YAML file (at most `MAX_YAML_BYTES`) with `1e-3` as a number, for config files
+and `params.yaml` alike.
 The defaults are the profile tuned for the offline `digits` dataset (CNN7 at
 half width, Adam at lr 2e-2, RandAugment, 20 epochs: ~99 % test accuracy in a
 few CPU minutes); the paper's per-setting values are in spec §4 (Table 6).
@@ -17,20 +23,25 @@ import math
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Mapping, Union, get_args, get_origin, get_type_hints
+from typing import Any, Callable, Mapping, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from pipeline.data import DATASETS
-from pipeline.models import MODELS
+from pipeline import machine
+from pipeline.data import DATASETS, INFO
+from pipeline.models import MAX_WIDTH, MODELS, Footprint, footprint
 from pipeline.neuron import NEURON_KINDS, SURROGATES
 from pipeline.penalties import PENALTIES
 from pipeline.synapses import PSI_CONVENTIONS
 
 __all__ = [
     "DEVICES",
+    "MAX_NAME",
+    "MAX_YAML_BYTES",
+    "NAME",
     "NON_RESULT_KEYS",
     "OPTIMIZERS",
+    "PATH",
     "PENALTY_CHOICES",
     "ConfigError",
     "Rule",
@@ -45,6 +56,7 @@ __all__ = [
 ]
 
 OPTIMIZERS = ("adam", "msgd")
+_OPTIMIZER_STATES = {"adam": 2, "msgd": 1}  # values each optimizer keeps per weight (moments, momentum)
 DEVICES = ("auto", "cpu", "cuda")
 PENALTY_CHOICES = ("none", *PENALTIES)
 # Keys that do not change a run's result: a finished run or checkpoint still matches when only these differ.
@@ -58,18 +70,67 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Rule:
-    """What one value may be: its type, bounds, allowed names, and whether it is (or may be) a list."""
+    """What one value may be: its type, bounds, allowed names, form, and whether it is (or may be) a list."""
 
-    kind: type  # float (any real number), int, bool or str
+    kind: type  # float (any real number), int, bool, str or dict
     minimum: float | None = None
     strict: bool = False  # minimum excluded
-    maximum: float | None = None  # excluded
+    maximum: float | None = None
+    inclusive: bool = False  # maximum included (by default it is excluded)
     choices: tuple | None = None
     optional: bool = False  # None allowed
     listed: str = "no"  # "no": one value; "yes": a non-empty list of them; "maybe": either, made a list
+    finite: bool = True  # a float must be finite (False: NaN and ±inf pass, e.g. a diverged run's energy)
+    form: str = "text"  # of a str: "text" (any), "path" (a non-empty path), "name" (one safe path component)
+    max_items: int = 1000  # of a list: the most values it may hold
+    unique: bool = True  # of a list: no value twice (each indexes a result; names: not even alike)
+    here: Callable[[Any], str | None] | None = None  # what this machine lacks for the value (None: nothing)
 
 
-_TYPE_WORDS = {float: "a number", int: "an integer", bool: "true or false", str: "a string"}
+_TYPE_WORDS = {float: "a number", int: "an integer", bool: "true or false", str: "a string", dict: "a mapping"}
+MAX_NAME = 64  # characters of a NAME
+_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9_-])?")  # no separator, no leading or trailing dot
+_MAX_PATH = 4096  # characters of a PATH (Linux's PATH_MAX)
+
+
+def _bound(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _form_problem(text: str, form: str) -> str | None:
+    """What keeps `text` from being a string of `form` (None: nothing)."""
+    if form == "name" and not (len(text) <= MAX_NAME and _NAME.fullmatch(text)):
+        return (f"must be a file or folder name: at most {MAX_NAME} letters, digits, '.', '_' or '-', starting with a "
+                "letter or digit, not ending with '.'")
+    if form == "path" and not (0 < len(text) <= _MAX_PATH and "\0" not in text):
+        return f"must be a path of 1 to {_MAX_PATH} characters without NUL"
+    return None
+
+
+def _alike(value: Any, rule: Rule) -> Any:
+    """What two values of a list must not share: the value, or for names its case-folded form (one file on a
+    case-insensitive disk)."""
+    return value.casefold() if rule.form == "name" else value
+
+
+def _check_list(key: str, value: Any, rule: Rule, noun: str) -> list:
+    where = f"{noun} '{key}'"
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where} must be a non-empty list (got {value!r})")
+    if len(value) > rule.max_items:
+        raise ConfigError(f"{where} holds {len(value):,} values, more than the {rule.max_items:,} allowed; "
+                          "split the sweep")
+    one = replace(rule, listed="no")
+    items = [check(f"{key}[{i}]", v, one, noun) for i, v in enumerate(value)]
+    if rule.unique:
+        seen: dict[Any, int] = {}
+        for i, item in enumerate(items):
+            j = seen.setdefault(_alike(item, rule), i)
+            if j != i:
+                twice = "twice" if items[j] == item else f"and {item!r}, one name on a case-insensitive disk,"
+                raise ConfigError(f"{where} holds {items[j]!r} {twice}; each value may appear once (each is one "
+                                  "result or file): drop or rename the repeat")
+    return items
 
 
 def check(key: str, value: Any, rule: Rule, noun: str = "config key") -> Any:
@@ -81,15 +142,12 @@ def check(key: str, value: Any, rule: Rule, noun: str = "config key") -> Any:
     if rule.listed == "maybe" and not isinstance(value, list):  # the one place "one or several" becomes a list
         return [check(key, value, replace(rule, listed="no"), noun)]
     if rule.listed != "no":
-        if not isinstance(value, list) or not value:
-            raise ConfigError(f"{where} must be a non-empty list (got {value!r})")
-        one = replace(rule, listed="no")
-        return [check(f"{key}[{i}]", v, one, noun) for i, v in enumerate(value)]
+        return _check_list(key, value, rule, noun)
     if value is None and rule.optional:
         return None
     if rule.kind is float:  # an int is a float; a bool is not a number
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if ok and not math.isfinite(value):
+        if ok and rule.finite and not math.isfinite(value):
             raise ConfigError(f"{where} must be finite (got {value})")
     elif rule.kind is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
@@ -101,10 +159,20 @@ def check(key: str, value: Any, rule: Rule, noun: str = "config key") -> Any:
     if rule.choices is not None and value not in rule.choices:
         raise ConfigError(f"{where} must be one of {', '.join(map(str, rule.choices))} (got {value!r})")
     if rule.minimum is not None and (value <= rule.minimum if rule.strict else value < rule.minimum):
-        raise ConfigError(f"{where} must be {'>' if rule.strict else '>='} {rule.minimum:g} (got {value})")
-    if rule.maximum is not None and value >= rule.maximum:
-        raise ConfigError(f"{where} must be < {rule.maximum:g} (got {value})")
+        raise ConfigError(f"{where} must be {'>' if rule.strict else '>='} {_bound(rule.minimum)} (got {value})")
+    if rule.maximum is not None and (value > rule.maximum if rule.inclusive else value >= rule.maximum):
+        raise ConfigError(f"{where} must be {'<=' if rule.inclusive else '<'} {_bound(rule.maximum)} (got {value})")
+    problem = _form_problem(value, rule.form) if rule.kind is str else None
+    if problem:
+        raise ConfigError(f"{where} {problem} (got {value!r})")
+    lacking = rule.here(value) if rule.here else None
+    if lacking:
+        raise ConfigError(f"{where} is {value!r} but {lacking}")
     return float(value) if rule.kind is float else value
+
+
+NAME = Rule(str, form="name")  # a string that becomes a file or folder name (a setting's, a profile's)
+PATH = Rule(str, form="path")  # a string that is a path (a directory, a file)
 
 
 @dataclass(frozen=True)
@@ -156,6 +224,7 @@ class RunConfig:
             )
         if self.penalty == "none" and (self.lam or self.lam_norm):
             raise ConfigError("config key 'penalty' is 'none' but 'lam' or 'lam_norm' is non-zero; pick a penalty")
+        _check_memory(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunConfig:
@@ -178,15 +247,33 @@ class RunConfig:
 def device_kind(device: str) -> str:
     """`cpu` or `cuda`: the kind of device a run with `device` trains on here (`auto`: CUDA when available)."""
     if device == "auto":
-        return "cuda" if _cuda_available() else "cpu"
+        return "cuda" if machine.cuda_available() else "cpu"
     return device.split(":")[0]
 
 
-@functools.cache
-def _cuda_available() -> bool:
-    import torch
+def _device_missing(device: str) -> str | None:
+    """What this machine lacks to train on `device` (None: nothing)."""
+    if device_kind(device) == "cuda" and not machine.cuda_available():
+        return "this machine has no CUDA device (torch finds none); set it to 'auto' or 'cpu'"
+    return None
 
-    return torch.cuda.is_available()
+
+@functools.cache
+def _footprint(model: str, dataset: str, width: float) -> Footprint:
+    info = INFO[dataset]
+    return footprint(model, in_channels=info.in_channels, input_size=info.input_size, num_classes=info.num_classes,
+                     width=width)
+
+
+def _check_memory(cfg: RunConfig) -> None:
+    """A one-line ConfigError when training `cfg` would need more memory than its device has here, estimated
+    from the model's parameter and activation counts (`pipeline.models.footprint`) before anything is built."""
+    need = _footprint(cfg.model, cfg.dataset, cfg.width).training_bytes(cfg.batch_size,
+                                                                        _OPTIMIZER_STATES[cfg.optimizer])
+    short = machine.memory_shortfall(need, device_kind(cfg.device))
+    if short:
+        raise ConfigError(f"config keys 'width' and 'batch_size': training {cfg.model} at width {cfg.width:g} on "
+                          f"{cfg.dataset} in batches of {cfg.batch_size} {short}; lower width or batch_size")
 
 
 def result_keys(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -219,16 +306,26 @@ _MINIMA: dict[str, tuple[float, bool]] = {
     "weight_decay": (0, False), "lr": (0, True), "batch_size": (1, False), "epochs": (1, False),
     "seed": (0, False), "threads": (1, False), "loader_workers": (0, False),
 }
+_SEEDS = 2**32 - 1  # the largest seed NumPy takes
+# key: the largest value a machine can honour (included); the memory a model needs is checked too.
+_MAXIMA: dict[str, float] = {
+    "split_seed": _SEEDS, "seed": _SEEDS, "limit_train": 10**9, "width": MAX_WIDTH, "batch_size": 65_536,
+    "epochs": 10_000, "threads": 1_024, "loader_workers": 256,
+}
+_FORMS = {"data_dir": "path", "split_file": "path"}  # strings that are paths
+_HERE = {"device": _device_missing}  # values this machine must have
 
 
 @functools.cache
 def field_rule(key: str) -> Rule:
-    """The rule of RunConfig field `key`: its annotated type, its registry's names, its minimum."""
+    """The rule of RunConfig field `key`: its annotated type, its registry's names, its bounds, its form, and
+    what this machine must have for it."""
     hint = get_type_hints(RunConfig)[key]
     optional = get_origin(hint) is Union or type(hint).__name__ == "UnionType"
     kind = next(a for a in get_args(hint) if a is not type(None)) if optional else hint
     minimum, strict = _MINIMA.get(key, (None, False))
-    return Rule(kind, minimum, strict, choices=_CHOICES.get(key), optional=optional)
+    return Rule(kind, minimum, strict, maximum=_MAXIMA.get(key), inclusive=True, choices=_CHOICES.get(key),
+                optional=optional, form=_FORMS.get(key, "text"), here=_HERE.get(key))
 
 
 class _YamlLoader(yaml.SafeLoader):
@@ -242,11 +339,19 @@ _YamlLoader.add_implicit_resolver(
 )
 
 
+MAX_YAML_BYTES = 1 << 20  # a params or config file; params.yaml is a few kB
+
+
 def load_yaml(path: Path | str, what: str) -> dict[str, Any]:
-    """A YAML file holding a mapping (empty file: {}); a one-line ConfigError naming `what` otherwise."""
+    """A YAML file holding a mapping (empty file: {}); a one-line ConfigError naming `what` otherwise, or when
+    the file is larger than MAX_YAML_BYTES (checked before it is parsed)."""
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise ConfigError(f"{path} holds {size:,} bytes, more than the {MAX_YAML_BYTES:,} a file of {what} may; "
+                              "shorten its lists")
         d = yaml.load(Path(path).read_text(), Loader=_YamlLoader)
-    except (OSError, yaml.YAMLError) as e:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise ConfigError(f"{path} is unreadable: {' '.join(str(e).split())}") from None
     if d is None:
         return {}

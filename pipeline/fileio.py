@@ -1,12 +1,21 @@
-"""Writing files so that a crash never leaves half of one, and errors squeezed onto one line."""
+"""Writing files so that a crash never leaves half of one, reading them back checked, errors on one line.
+
+`read_back` is the one way a run's files are read back: a file that cannot be parsed or fails its check
+is set aside (`<name>.bad-<UTC time>`, nothing is deleted) and `DamagedFile` names it in one line; the
+caller either trains the run again or stops with that line.
+"""
 from __future__ import annotations
 
 import os
 import time
 import uuid
 from pathlib import Path
+from typing import Callable, TypeVar
 
-__all__ = ["PathError", "one_line", "probe_writable", "set_aside", "write_atomic"]
+__all__ = ["DamagedFile", "PathError", "one_line", "probe_writable", "read_back", "set_aside", "set_aside_damaged",
+           "write_atomic"]
+
+T = TypeVar("T")
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -61,3 +70,29 @@ def set_aside(path: Path | str) -> Path:
         target = path.with_name(f"{path.name}.bad-{stamp}-{n}")
     os.replace(path, target)
     return target
+
+
+class DamagedFile(OSError):
+    """A file read back that is unusable, already set aside; the message is one line naming it and its copy."""
+
+
+def set_aside_damaged(path: Path | str, problem: str) -> DamagedFile:
+    """Set `path` aside (`set_aside`) and return the one-line DamagedFile saying `path problem; set aside as …`."""
+    return DamagedFile(f"{path} {problem}; set aside as {set_aside(path).name}")
+
+
+def read_back(path: Path | str, parse: Callable[[bytes], T]) -> T:
+    """`parse` of the bytes of the file at `path`; `parse` raises on anything it finds wrong.
+
+    A file that `parse` refuses (or a directory in its place) is set aside and DamagedFile raised; an error
+    reading it (a missing file, a failing disk) propagates as it is.
+    """
+    try:
+        return parse(Path(path).read_bytes())
+    except IsADirectoryError:
+        problem = "is a directory, not a file"
+    except OSError:
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever a parser raises, the file is damaged
+        problem = f"is damaged ({type(e).__name__}: {one_line(e, 120)})"
+    raise set_aside_damaged(path, problem)

@@ -4,21 +4,28 @@
 network whose every spiking layer is a named `Spike` module carrying its ψ
 buffer. Convolutions and linear layers have no bias; weights use Kaiming
 (ReLU) initialisation. `width` scales every hidden channel count (at least 1)
-for cheap profiles; the class-sized layers are not scaled.
+for cheap profiles; the class-sized layers are not scaled. `footprint` counts a
+network's parameters and activations on the meta device, without allocating
+it, so a model this machine cannot hold is refused in one line before it is built.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
+from pipeline import machine
 from pipeline.neuron import Spike
 from pipeline.synapses import attach_psi
 
-__all__ = ["MODELS", "create_model", "input_shape"]
+__all__ = ["MAX_CLASSES", "MAX_WIDTH", "MODELS", "Footprint", "create_model", "footprint", "input_shape"]
+
+MAX_WIDTH = 64.0  # the widest multiplier (CNN7's widest conv: 16,384 channels); memory is checked too
+MAX_CLASSES = 100_000
 
 NeuronFactory = Callable[[], nn.Module]
 
@@ -149,15 +156,65 @@ def _check_name(name: str) -> None:
         raise ValueError(f"unknown model {name!r}; allowed: {', '.join(MODELS)}")
 
 
-def _fits(name: str, in_channels: int, size: int, num_classes: int, width: float) -> bool:
-    """Whether an input of `size` passes through the net (shape inference on the meta device)."""
-    try:
-        with torch.device("meta"):
-            net = _BUILDERS[name](in_channels, size, num_classes, width, Spike).eval()
+@dataclass(frozen=True)
+class Footprint:
+    """What a network holds, in float32 values: its parameters, and every layer's output for one image."""
+
+    parameters: int
+    activations: int  # per input image, summed over the leaf layers (the tensors a training step keeps)
+
+    def build_bytes(self) -> int:
+        """Building the network: its weights, the all-ones copy ψ's derivation makes of them, and that
+        derivation's activations and gradients for one image."""
+        return 4 * (2 * self.parameters + 4 * self.activations)
+
+    def training_bytes(self, batch_size: int, optimizer_states: int) -> int:
+        """Training it: weights, gradients and `optimizer_states` values per weight (Adam 2, momentum SGD 1),
+        and each layer's output and its gradient for a batch."""
+        return max(self.build_bytes(),
+                   4 * ((2 + optimizer_states) * self.parameters + 2 * batch_size * self.activations))
+
+
+def _meta_pass(name: str, in_channels: int, size: int, num_classes: int, width: float) -> Footprint | None:
+    """The footprint of an input of `size` through the net on the meta device (nothing allocated); None if it
+    does not pass (too small)."""
+    outputs = []
+    with torch.device("meta"):
+        net = _BUILDERS[name](in_channels, size, num_classes, width, Spike).eval()
+        for m in net.modules():
+            if not list(m.children()):
+                m.register_forward_hook(lambda _m, _i, out: outputs.append(out.numel()))
+        try:
             net(torch.zeros(1, in_channels, size, size))
-        return True
-    except RuntimeError:
-        return False
+        except RuntimeError:
+            return None
+    return Footprint(sum(p.numel() for p in net.parameters()), sum(outputs))
+
+
+def _check_arguments(name: str, width: float, num_classes: int) -> None:
+    _check_name(name)
+    if not (isinstance(width, (int, float)) and 0 < width <= MAX_WIDTH):  # NaN fails too
+        raise ValueError(f"width must be > 0 and <= {MAX_WIDTH:g} (got {width})")
+    if not (isinstance(num_classes, int) and 1 <= num_classes <= MAX_CLASSES):
+        raise ValueError(f"num_classes must be an integer from 1 to {MAX_CLASSES} (got {num_classes})")
+
+
+def footprint(name: str, *, in_channels: int | None = None, input_size: int = 32, num_classes: int = 10,
+              width: float = 1.0) -> Footprint:
+    """Parameters and per-image activations of model `name`, counted without allocating it.
+
+    ValueError (one line) for an unknown name, a width outside (0, MAX_WIDTH], a class count outside
+    [1, MAX_CLASSES], or an input too small for the net (naming the smallest that passes).
+    """
+    _check_arguments(name, width, num_classes)
+    c_in = input_shape(name, in_channels, input_size)[0]
+    found = _meta_pass(name, c_in, input_size, num_classes, width)
+    if found is None:
+        minimum = next((s for s in range(input_size + 1, 1025) if _meta_pass(name, c_in, s, num_classes, width)),
+                       None)
+        raise ValueError(f"input size {input_size} is too small for {name}"
+                         + (f"; minimum is {minimum}" if minimum else "; no size up to 1024 passes"))
+    return found
 
 
 def _init_weights(model: nn.Module) -> None:
@@ -185,13 +242,12 @@ def create_model(
     `neuron` overrides the spiking layer (e.g. a quantised ReLU for ANN→SNN
     conversion); by default each is `Spike(surrogate, alpha, tau, u_th)`.
     """
-    _check_name(name)
-    if width <= 0:
-        raise ValueError(f"width must be > 0 (got {width})")
+    need = footprint(name, in_channels=in_channels, input_size=input_size, num_classes=num_classes,
+                     width=width).build_bytes()
+    short = machine.memory_shortfall(need, "cpu")
+    if short:
+        raise ValueError(f"building {name} at width {width:g} {short}; lower the width")
     c_in = input_shape(name, in_channels, input_size)[0]
-    if not _fits(name, c_in, input_size, num_classes, width):
-        minimum = next(s for s in range(input_size + 1, 1025) if _fits(name, c_in, s, num_classes, width))
-        raise ValueError(f"input size {input_size} is too small for {name}; minimum is {minimum}")
     make_neuron = neuron or (lambda: Spike(surrogate, alpha, tau, u_th))
     model = _BUILDERS[name](c_in, input_size, num_classes, width, make_neuron)
     _init_weights(model)

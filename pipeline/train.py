@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from pipeline.checkpoint import RunState, resume, save_checkpoint
+from pipeline.checkpoint import RunState, resume, save_checkpoint, save_model_state
 from pipeline.cli import command_line
 from pipeline.config import RunConfig, device_kind
 from pipeline.data import INFO, load_datasets, make_loaders
@@ -39,15 +39,13 @@ from pipeline.models import create_model
 from pipeline.neuron import NEURON_KINDS, neurons
 from pipeline.numerics import environment, pin_torch
 from pipeline.penalties import batch_penalty, omega_all_firing
-from pipeline.rundir import CHECKPOINT, HISTORY, METRICS, MODEL, SPLIT, clear_blockers, finished_metrics
+from pipeline.rundir import (CHECKPOINT, HISTORY, HISTORY_COLUMNS, METRICS, MODEL, SPLIT, clear_blockers,
+                             finished_metrics)
 
 __all__ = ["STATS", "Objective", "RunInterrupted", "build_model", "evaluate", "l2_penalty", "lam_coefficient", "main",
            "run_device", "train_run", "train_step"]
 
 log = logging.getLogger(__name__)
-
-HISTORY_COLUMNS = ("epoch", "lr", "lam", "loss", "ce", "train_accuracy", "train_rate_mean",
-                   "val_accuracy", "rate_mean", "energy_pj", "epoch_seconds")
 
 
 def lam_coefficient(cfg: RunConfig, epoch: int, omega_1: float) -> float:
@@ -215,13 +213,17 @@ def train_run(cfg: RunConfig, out_dir: Path | str, *, stop_after: int | None = N
 
     `stop_after` ends the call after that many epochs in total, as if
     interrupted (returns None); the next call resumes from the checkpoint.
-    Ctrl-C raises `RunInterrupted` (a KeyboardInterrupt) naming the last finished epoch.
+    Ctrl-C raises `RunInterrupted` (a KeyboardInterrupt) naming the last finished epoch; an OSError (a full
+    disk) leaves with that epoch as its `epoch` attribute (None: before the run directory was read).
     """
     saved: dict[str, int] = {}  # "epoch": the last epoch on disk, once the checkpoint has been read
     try:
         return _train_run(cfg, Path(out_dir), stop_after, saved)
     except KeyboardInterrupt:
         raise RunInterrupted(saved.get("epoch")) from None
+    except OSError as e:
+        e.epoch = saved.get("epoch")
+        raise
 
 
 def _train_run(cfg: RunConfig, out_dir: Path, stop_after: int | None, saved: dict[str, int]) -> dict | None:
@@ -295,9 +297,7 @@ def _finish(cfg: RunConfig, out_dir: Path, run: RunState, test_loader: DataLoade
         "environment": environment(str(next(run.model.parameters()).device)),
         "config": cfg.to_dict(),
     }
-    buf = io.BytesIO()
-    torch.save(run.model.state_dict(), buf)
-    write_atomic(out_dir / MODEL, buf.getvalue())
+    save_model_state(run.model, out_dir / MODEL)
     write_atomic(out_dir / METRICS, json.dumps(metrics, indent=2))
     (out_dir / CHECKPOINT).unlink(missing_ok=True)
     return metrics

@@ -47,4 +47,4 @@ def test_bad_width_is_one_line(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["cnn7", "--width", "-1"])
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err.strip() == "error: width must be > 0 (got -1.0)"
+    assert capsys.readouterr().err.strip() == "error: width must be > 0 and <= 64 (got -1.0)"

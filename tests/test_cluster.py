@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import ConfigError, RunConfig
-from pipeline.runs.lock import locked_run, run_lock
+from pipeline.rundir import run_lock
+from pipeline.runs.lock import locked_run
 from pipeline.runs.store import run_all, run_id
 from pipeline.train import train_run
 

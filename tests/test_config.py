@@ -1,10 +1,12 @@
 """Run configuration: names, types, ranges, YAML files and CLI flags, each error in one line."""
 import argparse
+import math
 
 import pytest
 
 from pipeline.cli import add_config_arguments, config_from_args
-from pipeline.config import NON_RESULT_KEYS, PENALTY_CHOICES, ConfigError, RunConfig, device_kind, load_config_file
+from pipeline.config import (NON_RESULT_KEYS, PATH, PENALTY_CHOICES, ConfigError, Rule, RunConfig, check, device_kind,
+                             field_rule, load_config_file)
 from pipeline.data import DATASETS
 from pipeline.models import MODELS
 from pipeline.neuron import SURROGATES
@@ -86,3 +88,44 @@ def test_flags_override_the_file(tmp_path):
                             "--penalty", "syn", "--limit-train", "none"])
     cfg = config_from_args(ns)
     assert (cfg.lr, cfg.epochs, cfg.randaugment, cfg.lam_norm, cfg.penalty) == (1e-3, 3, False, 8.0, "syn")
+
+
+@pytest.mark.parametrize("value,rule,message", [
+    ([1, 2.0, 1.0], Rule(float, listed="yes"), "params key 'k' holds 1.0 twice; each value may appear once"),
+    (["a", "a"], Rule(str, listed="yes"), "params key 'k' holds 'a' twice"),
+    (list(range(6)), Rule(int, listed="yes", max_items=5), "params key 'k' holds 6 values, more than the 5 allowed"),
+    (5, Rule(int, maximum=5), "params key 'k' must be < 5 (got 5)"),
+    (6, Rule(int, maximum=5, inclusive=True), "params key 'k' must be <= 5 (got 6)"),
+    (math.inf, Rule(float), "params key 'k' must be finite (got inf)"),
+    ("", PATH, "params key 'k' must be a path of 1 to 4096 characters without NUL (got '')"),
+    ("a\0b", PATH, "params key 'k' must be a path of 1 to 4096 characters without NUL"),
+    ("x", Rule(str, here=lambda v: "this machine lacks it"), "params key 'k' is 'x' but this machine lacks it"),
+])
+def test_rules_refuse_in_one_line(value, rule, message):
+    with pytest.raises(ConfigError) as e:
+        check("k", value, rule, "params key")
+    assert str(e.value).startswith(message) and "\n" not in str(e.value)
+
+
+def test_rules_pass_what_they_allow():
+    assert check("k", [1, 2], Rule(float, listed="yes")) == [1.0, 2.0]
+    assert check("k", [1, 1], Rule(int, listed="yes", unique=False)) == [1, 1]
+    assert check("k", 5, Rule(int, maximum=5, inclusive=True)) == 5
+    assert math.isnan(check("k", math.nan, Rule(float, 0, finite=False)))
+    assert check("k", "data/../x", PATH) == "data/../x"  # a path may go anywhere; a name may not
+
+
+def test_every_config_number_has_an_upper_bound():
+    for key in ("split_seed", "limit_train", "width", "batch_size", "epochs", "seed", "threads", "loader_workers"):
+        rule = field_rule(key)
+        assert rule.maximum is not None and rule.inclusive, key
+        with pytest.raises(ConfigError, match=f"^config key '{key}' must be <= "):
+            RunConfig.from_dict({key: rule.kind(rule.maximum) + 1})
+
+
+def test_an_undecodable_yaml_file_is_one_line_naming_it(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_bytes(b"\xb8\xff: 1\n")
+    with pytest.raises(ConfigError) as e:
+        load_config_file(path)
+    assert str(e.value).startswith(f"{path} is unreadable: 'utf-8' codec can't decode byte 0xb8")

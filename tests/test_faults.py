@@ -1,42 +1,55 @@
 """Fault injection: each failure is one line (or one warning) and an exit code, never a traceback,
 and nothing finished is lost.
 
-Bad params and bad paths end a stage or `python -m pipeline.train` with one line and exit code 2
-before any work; Ctrl-C with one line and 130; damaged run files are set aside and the run trains
-again; a run killed with SIGKILL resumes bit for bit; a diverged baseline or a run without a history
-leaves the setting's curves out with one warning, the tables saying why.
+Bad params, values this machine cannot honour (a bound, the device, the memory a model needs), unsafe
+names and bad paths end a stage, `python -m pipeline.train` or `python -m pipeline.accounting` with
+one line and exit code 2 before any work; Ctrl-C with one line and 130, even while a stage's pool
+workers import; a full disk with one line saying what was kept; damaged run files (metrics, history,
+checkpoint, model) are set aside and the run trains again; a run killed with SIGKILL resumes bit for
+bit; two commands on one run directory train it once; a Ray address without a Ray head fails in
+seconds; a diverged baseline or a run without a history leaves the setting's curves out with one
+warning, the tables saying why.
 
-A few cases run as real processes (the check stage, SIGINT, SIGKILL); the rest call the same entry
-points in this process, which is faster on small machines.
+A few cases run as real processes (the check stage, SIGINT, SIGKILL, the lock, the pool); the rest
+call the same entry points in this process, which is faster on small machines.
 """
+import io
 import json
 import os
 import runpy
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from urllib.error import URLError
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
+import pipeline.accounting as accounting
 import pipeline.cli as cli
+import pipeline.machine as machine
 import pipeline.train as train
+from pipeline.checkpoint import load_model_state, save_model_state
 from pipeline.cli import add_config_arguments, config_from_args
-from pipeline.config import RunConfig
-from pipeline.rundir import CHECKPOINT, HISTORY, METRICS
-from pipeline.runs.params import resolve
-from pipeline.runs.plans import (ann2snn_plan, baseline_energy, choose_baseline, grid_plan, grid_references,
-                                 penalty_plan, point_row, tune_wd_plan)
-from pipeline.runs.reporting import SKIPPED_NOTE
+from pipeline.config import NAME, ConfigError, RunConfig, check
+from pipeline.fileio import DamagedFile
+from pipeline.rundir import (CHECKPOINT, HISTORY, HISTORY_COLUMNS, LOCK, METRICS, MODEL, RECORDS, read_history,
+                             run_lock)
 from pipeline.runs.experiments import write_points, write_rows
 from pipeline.runs.layout import Layout
-from pipeline.runs.params import write_checked
-from pipeline.runs.store import run_id
+from pipeline.runs.params import resolve, write_checked
+from pipeline.runs.plans import (ann2snn_plan, baseline_energy, choose_baseline, grid_plan, grid_references,
+                                 penalty_plan, point_row, tune_wd_plan)
+from pipeline.runs.ray_backend import PROBE_SECONDS
+from pipeline.runs.reporting import SKIPPED_NOTE
+from pipeline.runs.store import run_all, run_id
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
@@ -94,6 +107,12 @@ def stage(name: str, capsys, *argv: str) -> tuple[int, str]:
     (lambda p: p["ann2snn"].update(T=[0]), "params key 'ann2snn.T[0]' must be >= 1 (got 0)"),
     (lambda p: p["tune_wd"].update(weight_decays=[]), "params key 'tune_wd.weight_decays' must be a non-empty"),
     (lambda p: p["compute"].update(store="store_file"), "compute.store store_file is not a writable directory"),
+    (lambda p: p["penalty"].update(lam_norms=[1, 4, 4.0]), "params key 'penalty.lam_norms' holds 4.0 twice"),
+    (lambda p: p["tune_wd"].update(seeds=list(range(1001))), "'tune_wd.seeds' holds 1,001 values, more than the 1,000"),
+    (lambda p: p["train"].update(epochs=10**6), "params key 'train.epochs' must be <= 10000 (got 1000000)"),
+    (lambda p: p["settings"][0].update(width=1e6), "config key 'width' must be <= 64 (got 1000000.0)"),
+    (lambda p: p["compute"].update(threads=5000), "params key 'compute.threads' must be <= 1024 (got 5000)"),
+    (lambda p: p["data"].update(data_dir=""), "params key 'data.data_dir' must be a path of 1 to 4096 characters"),
 ])
 def test_check_stage_refuses_bad_params_in_one_line(repo, capsys, change, message):
     (repo / "store_file").write_text("a file, not a directory")
@@ -111,6 +130,39 @@ def test_check_stage_as_a_process_prints_one_line_no_traceback(repo):
     assert done.stderr.startswith("error: unknown params section 'trian'")
 
 
+def test_check_stage_refuses_a_device_this_machine_lacks(repo, capsys, monkeypatch):
+    monkeypatch.setattr(machine, "cuda_available", lambda: False)
+    edit(repo / "params.yaml", lambda p: p["compute"].update(device="cuda"))
+    code, err = stage("check", capsys)
+    assert (code, err) == (2, "error: params key 'compute.device' is 'cuda' but this machine has no CUDA device "
+                              "(torch finds none); set it to 'auto' or 'cpu'\n")
+
+
+def test_a_huge_params_file_is_refused_unread_in_one_line(repo, capsys):
+    lams = ", ".join(f"{x}.5" for x in range(300_000))  # 2.5 MB, as the 10 MB trial's 1.3 M λ' in small
+    (repo / "params.yaml").write_text((repo / "params.yaml").read_text() + f"# {lams}\n")
+    start = time.monotonic()
+    code, err = stage("check", capsys)
+    assert time.monotonic() - start < 5 and code == 2 and err.count("\n") == 1
+    assert err.startswith("error: params.yaml holds 2,") and "more than the 1,048,576 a file of sections may" in err
+
+
+@pytest.mark.parametrize("names,message", [
+    (["../../../../../escape_rel"], "params key 'names[0]' must be a file or folder name: at most 64 letters, digits, "
+                                    "'.', '_' or '-', starting with a letter or digit, not ending with '.' "
+                                    "(got '../../../../../escape_rel')"),
+    (["a/b"], "(got 'a/b')"), ([".hidden"], "(got '.hidden')"), ([""], "(got '')"), (["trailing."], "(got 'trailing.')"),
+    (["x" * 65], "at most 64 letters"),
+    (["Run-A", "run-a"], "params key 'names' holds 'Run-A' and 'run-a', one name on a case-insensitive disk,"),
+])
+def test_names_that_become_paths_are_safe_distinct_path_components(names, message):
+    with pytest.raises(ConfigError) as err:
+        check("names", names, replace(NAME, listed="yes"), "params key")
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert check("names", ["cnn7-digits-adam-s3nn", "run_2.b"], replace(NAME, listed="yes")) == [
+        "cnn7-digits-adam-s3nn", "run_2.b"]
+
+
 def test_exponent_lam_norms_pass_in_params_and_config_files(repo, capsys):
     text = (repo / "params.yaml").read_text()
     text = text.replace("lam_norms: [1, 2, 4, 8, 16, 64, 256, 1024]", "lam_norms: [1, 1e3]")
@@ -122,6 +174,46 @@ def test_exponent_lam_norms_pass_in_params_and_config_files(repo, capsys):
     add_config_arguments(parser)
     cfg = config_from_args(parser.parse_args(["--config", "run.yaml"]))
     assert (cfg.lam_norm, cfg.weight_decay) == (1000.0, 1e-4)
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--width", "1e6"], "config key 'width' must be <= 64 (got 1000000.0)"),
+    (["--width", "nan"], "config key 'width' must be finite (got nan)"),
+    (["--width", "inf"], "config key 'width' must be finite (got inf)"),
+    (["--epochs", "1000000"], "config key 'epochs' must be <= 10000 (got 1000000)"),
+    (["--batch-size", "1000000"], "config key 'batch_size' must be <= 65536 (got 1000000)"),
+    (["--threads", "100000"], "config key 'threads' must be <= 1024 (got 100000)"),
+    (["--seed", str(2**32)], "config key 'seed' must be <= 4294967295 (got 4294967296)"),
+    (["--data-dir", ""], "config key 'data_dir' must be a path of 1 to 4096 characters without NUL (got '')"),
+    (["--device", "cuda"], "config key 'device' is 'cuda' but this machine has no CUDA device (torch finds none); "
+                           "set it to 'auto' or 'cpu'"),
+    (["--model", "vgg11", "--width", "8"], "config keys 'width' and 'batch_size': training vgg11 at width 8 on digits "
+                                            "in batches of 50 needs about 37.1 GiB, more than the 8.0 GiB of cpu "
+                                            "memory this machine has; lower width or batch_size"),
+])
+def test_values_a_machine_cannot_honour_are_one_line_before_any_work(tmp_path, capsys, monkeypatch, flags, message):
+    monkeypatch.setattr(machine, "cuda_available", lambda: False)
+    monkeypatch.setattr(machine, "memory_bytes", lambda kind: 8 * 2**30)
+    monkeypatch.setattr(train, "create_model", lambda *a, **k: pytest.fail("a model allocated"))
+    out = tmp_path / "run"
+    assert train.main([*ARGS, *flags, "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n" and not out.exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["cnn7", "--classes", "0"], "num_classes must be an integer from 1 to 100000 (got 0)"),
+    (["vgg11", "--classes", "-5"], "num_classes must be an integer from 1 to 100000 (got -5)"),
+    (["cnn7", "--width", "inf"], "width must be > 0 and <= 64 (got inf)"),
+    (["cnn7", "--width", "nan"], "width must be > 0 and <= 64 (got nan)"),
+    (["cnn7", "--width", "1e6"], "width must be > 0 and <= 64 (got 1000000.0)"),
+    (["resnet18", "--width", "16"], "building resnet18 at width 16 needs about 21.8 GiB, more than the 8.0 GiB of cpu "
+                                    "memory this machine has; lower the width"),
+])
+def test_accounting_refuses_what_it_cannot_build_in_one_line(capsys, monkeypatch, argv, message):
+    monkeypatch.setattr(machine, "memory_bytes", lambda kind: 8 * 2**30)
+    with pytest.raises(SystemExit) as done:
+        accounting.main(argv)
+    assert done.value.code == 2 and capsys.readouterr().err == f"error: {message}\n"
 
 
 def test_missing_upstream_artifact_is_one_line_exit_1(repo, capsys):
@@ -144,8 +236,21 @@ def test_full_disk_mid_run_is_one_line_exit_1_and_keeps_the_checkpoint(tmp_path,
     monkeypatch.setattr(train, "write_atomic", full)
     assert train.main([*ARGS, "--out", str(out)]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "No space left on device" in err and "rerun to resume" in err
+    assert err.count("\n") == 1 and "No space left on device" in err
+    assert err.endswith("; stopped after epoch 1; rerun the same command to resume\n")
     assert (out / CHECKPOINT).read_bytes() == before
+
+
+def test_full_disk_in_epoch_1_claims_no_checkpoint(tmp_path, capsys, monkeypatch):
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(train, "write_atomic", full)
+    out = tmp_path / "run"
+    assert train.main([*ARGS, "--out", str(out)]) == 1
+    assert capsys.readouterr().err == ("error: OSError: [Errno 28] No space left on device; stopped before epoch 1 "
+                                       "finished (nothing to keep); rerun the same command to start again\n")
+    assert not (out / CHECKPOINT).exists()
 
 
 @pytest.mark.parametrize("where", ["existing_file", "proc", "split_proc"])
@@ -164,7 +269,7 @@ def test_unwritable_paths_are_one_line_before_training(tmp_path, capsys, where, 
     assert err.count("\n") == 1 and "is not a writable directory" in err
     assert (tmp_path / "existing_file").read_text() == "keep me"
     if where == "split_proc":
-        assert "split file directory /proc/no_such_dir" in err and sorted(os.listdir(out)) == []
+        assert "split file directory /proc/no_such_dir" in err and sorted(os.listdir(out)) == [LOCK]
 
 
 def test_offline_fashion_mnist_leaves_no_empty_folders(tmp_path, capsys, monkeypatch):
@@ -191,7 +296,8 @@ def _warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
 
 
-@pytest.mark.parametrize("damage", ["no_test_accuracy", "not_json", "a_list", "a_directory"])
+@pytest.mark.parametrize("damage", ["no_test_accuracy", "not_json", "a_list", "a_directory", "not_utf8",
+                                    "accuracy_above_1", "negative_energy", "nan_accuracy", "diverged_a_string"])
 def test_damaged_metrics_are_set_aside_and_the_run_trains_again(tmp_path, caplog, straight, damage):
     metrics, _ = straight
     out = tmp_path / "run"
@@ -199,9 +305,12 @@ def test_damaged_metrics_are_set_aside_and_the_run_trains_again(tmp_path, caplog
     if damage == "a_directory":
         (out / METRICS).mkdir()
     else:
-        text = {"no_test_accuracy": json.dumps({k: v for k, v in metrics.items() if k != "test_accuracy"}),
-                "not_json": '{"test_accuracy": 0.9', "a_list": "[1, 2]"}[damage]
-        (out / METRICS).write_text(text)
+        changed = {"accuracy_above_1": {"test_accuracy": 1.5}, "negative_energy": {"energy_pj": -1.0},
+                   "nan_accuracy": {"test_accuracy": float("nan")}, "diverged_a_string": {"diverged": "no"}}
+        data = {"no_test_accuracy": json.dumps({k: v for k, v in metrics.items() if k != "test_accuracy"}).encode(),
+                "not_json": b'{"test_accuracy": 0.9', "a_list": b"[1, 2]", "not_utf8": b"\xb8\x00\xff" * 10,
+                **{k: json.dumps({**metrics, **v}).encode() for k, v in changed.items()}}[damage]
+        (out / METRICS).write_bytes(data)
     with caplog.at_level("WARNING"):
         again = train.train_run(RunConfig.from_dict(CFG), out)
     (warning,) = _warnings(caplog)
@@ -209,25 +318,95 @@ def test_damaged_metrics_are_set_aside_and_the_run_trains_again(tmp_path, caplog
     assert _result(again) == _result(metrics)
     (aside,) = out.glob("metrics.json.bad-*")  # kept for a look, not deleted
     if damage != "a_directory":
-        assert aside.read_text() == text
+        assert aside.read_bytes() == data
 
 
-@pytest.mark.parametrize("damage", ["garbage", "a_directory"])
-def test_damaged_checkpoint_means_one_warning_and_a_fresh_start(tmp_path, caplog, straight, damage):
+def _checkpoint_after_epoch_1(out: Path) -> bytes:
+    assert train.train_run(RunConfig.from_dict(CFG), out, stop_after=1) is None
+    return (out / CHECKPOINT).read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "epoch_99", "a_directory"])
+def test_damaged_checkpoint_is_set_aside_in_one_warning_and_the_run_starts_afresh(tmp_path, caplog, straight,
+                                                                                   damage):
     metrics, _ = straight
     out = tmp_path / "run"
-    cfg = RunConfig.from_dict(CFG)
-    assert train.train_run(cfg, out, stop_after=1) is None
+    whole = _checkpoint_after_epoch_1(out)
     (out / CHECKPOINT).unlink()
-    if damage == "garbage":
-        (out / CHECKPOINT).write_bytes(b"\x00garbage" * 100)
-    else:
+    if damage == "a_directory":
         (out / CHECKPOINT).mkdir()
+    else:
+        ckpt = torch.load(io.BytesIO(whole), weights_only=True)
+        buf = io.BytesIO()
+        torch.save({**ckpt, "epoch": 99}, buf)
+        data = {"garbage": b"\x00garbage" * 100, "truncated": whole[:len(whole) // 2], "empty": b"",
+                "epoch_99": buf.getvalue()}[damage]
+        (out / CHECKPOINT).write_bytes(data)
+    with caplog.at_level("WARNING"):
+        again = train.train_run(RunConfig.from_dict(CFG), out)
+    (warning,) = _warnings(caplog)
+    assert "\n" not in warning and "set aside as checkpoint.pt.bad-" in warning
+    assert ("is a directory" if damage == "a_directory" else "starting from scratch") in warning
+    if damage == "epoch_99":
+        assert "does not fit this run (ValueError: epoch count out of range)" in warning
+    assert _result(again) == _result(metrics) and not (out / CHECKPOINT).exists()
+    (aside,) = out.glob("checkpoint.pt.bad-*")  # kept, not overwritten
+    if damage != "a_directory":
+        assert aside.read_bytes() == data
+
+
+def _finished_copy(straight, tmp_path: Path) -> Path:
+    out = tmp_path / "run"
+    shutil.copytree(straight[1], out)
+    return out
+
+
+@pytest.mark.parametrize("damage", [b"\xb8\x01garbage", b"epoch,loss\n1,0.5\n",
+                                    (",".join(HISTORY_COLUMNS) + "\n" + ",".join(["one"] * 11) + "\n").encode()])
+def test_a_finished_runs_damaged_history_is_set_aside_and_the_run_trains_again(tmp_path, caplog, straight,
+                                                                                 damage):
+    metrics, straight_dir = straight
+    out = _finished_copy(straight, tmp_path)
+    (out / HISTORY).write_bytes(damage)
+    with caplog.at_level("WARNING"):
+        again = train.train_run(RunConfig.from_dict(CFG), out)
+    (warning,) = _warnings(caplog)
+    assert warning.startswith(f"{out / HISTORY} is damaged (") and "\n" not in warning
+    assert "; set aside as history.csv.bad-" in warning and "metrics.json set aside as metrics.json.bad-" in warning
+    assert _result(again) == _result(metrics)
+    pd.testing.assert_frame_equal(_history(out), _history(straight_dir))
+    assert [p.read_bytes() for p in out.glob("history.csv.bad-*")] == [damage]
+    assert len(list(out.glob("metrics.json.bad-*"))) == 1
+
+
+def test_a_damaged_history_read_back_names_its_file_in_one_line(tmp_path):
+    path = tmp_path / HISTORY
+    path.write_bytes(b"\xb8\x01garbage")
+    with pytest.raises(DamagedFile) as err:
+        read_history(path)
+    assert str(err.value).startswith(f"{path} is damaged (UnicodeDecodeError: 'utf-8' codec can't decode byte 0xb8")
+    assert "; set aside as history.csv.bad-" in str(err.value) and not path.exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "another_model"])
+def test_a_damaged_model_file_is_one_line_set_aside_and_the_run_trains_again(tmp_path, caplog, straight, damage):
+    metrics, _ = straight
+    out = _finished_copy(straight, tmp_path)
+    cfg = RunConfig.from_dict(CFG)
+    whole = (out / MODEL).read_bytes()
+    if damage == "truncated":
+        (out / MODEL).write_bytes(whole[:len(whole) // 2])
+    else:
+        save_model_state(train.build_model(RunConfig.from_dict({**CFG, "width": 0.125})), out / MODEL)
+    with pytest.raises(DamagedFile) as err:  # what evaluating the trained ANN (the ann2snn stage) meets
+        load_model_state(train.build_model(cfg), out / MODEL)
+    assert str(err.value).startswith(f"{out / MODEL} is damaged (") and "\n" not in str(err.value)
+    assert "; set aside as model.pt.bad-" in str(err.value) and not (out / MODEL).exists()
     with caplog.at_level("WARNING"):
         again = train.train_run(cfg, out)
-    (warning,) = _warnings(caplog)
-    assert ("starting from scratch" if damage == "garbage" else "is a directory") in warning
-    assert _result(again) == _result(metrics) and not (out / CHECKPOINT).exists()
+    assert _warnings(caplog) == [f"{out / MODEL} is missing; metrics.json set aside as "
+                                 f"{next(out.glob('metrics.json.bad-*')).name} with it, training the run again"]
+    assert _result(again) == _result(metrics) and (out / MODEL).read_bytes() == whole
 
 
 # --- Ctrl-C and kill -9 in a real process: one line, exit 130, bit-identical resume ---------------------------
@@ -281,6 +460,81 @@ def test_sigint_then_kill9_then_rerun_equals_a_straight_run(tmp_path, straight, 
     pd.testing.assert_frame_equal(_history(out), _history(straight_dir))
 
 
+# --- two trainers, Ctrl-C while the pool starts, a dead Ray address ---------------------------------------------
+
+def test_two_commands_on_one_out_train_it_once(tmp_path, straight):
+    metrics, straight_dir = straight
+    out, log = tmp_path / "run", tmp_path / "second.log"
+    with run_lock(out):  # the first command, training the run
+        with log.open("w") as stderr:
+            proc = subprocess.Popen([sys.executable, "-m", "pipeline.train", *ARGS, "--out", str(out)], env=ENV,
+                                    stdout=subprocess.PIPE, stderr=stderr, text=True)
+        deadline = time.monotonic() + 120
+        while "another process is training this run; waiting for it" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the second command never waited"
+            time.sleep(0.1)
+        for name in (*RECORDS, MODEL):  # the first command finishes the run
+            shutil.copy2(straight_dir / name, out / name)
+    stdout, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "epoch 1/" not in log.read_text()  # the second found it finished
+    assert json.loads(stdout)["test_accuracy"] == metrics["test_accuracy"]
+
+
+_POOL = """
+import os, sys, time
+from pathlib import Path
+if __name__ != "__main__":  # a spawned pool worker re-imports this file first: slowly, as it imports torch
+    Path(os.environ["MARKS"], str(os.getpid())).touch()
+    time.sleep(120)
+from pipeline.config import RunConfig
+from pipeline.runs.store import run_all
+if __name__ == "__main__":
+    try:
+        run_all([RunConfig(seed=0), RunConfig(seed=1)], sys.argv[1], workers=2)
+    except KeyboardInterrupt:  # what a stage does (one line, exit 130)
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+"""
+
+
+def test_ctrl_c_while_pool_workers_import_prints_only_the_stages_line(tmp_path):
+    (tmp_path / "stage.py").write_text(_POOL)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    proc = subprocess.Popen([sys.executable, "stage.py", str(tmp_path / "store")], cwd=tmp_path,
+                            env={**ENV, "MARKS": str(marks)}, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own process group, as a terminal's foreground job
+    deadline = time.monotonic() + 120
+    while len(list(marks.iterdir())) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, "the pool workers never started"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the stage and its workers
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (130, "interrupted\n")
+    deadline = time.monotonic() + 30
+    while True:  # the workers are gone too
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "a pool worker outlived the stage"
+        time.sleep(0.1)
+
+
+def test_a_ray_address_where_no_ray_head_answers_fails_in_seconds_in_one_line(tmp_path):
+    pytest.importorskip("ray")
+    with socket.create_server(("127.0.0.1", 0)) as server:  # accepts connections, never answers
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        start = time.monotonic()
+        with pytest.raises(ConfigError) as err:
+            run_all([RunConfig.from_dict(CFG)], tmp_path, workers=1, compute={"backend": "ray", "ray_address": address})
+    assert time.monotonic() - start < 2 * PROBE_SECONDS + 2
+    assert str(err.value) == (f"compute.ray_address '{address}': something listens at {address} but it is no Ray "
+                              "head (no gRPC answer within 3 s); give the address `ray start --head` printed on the "
+                              "head (port 6379 by default), or set compute.ray_address to '' for a local Ray instance")
+
+
 # --- divergence as data: a diverged baseline, a run with no history -------------------------------------------
 
 def test_choose_baseline_prefers_a_stable_weight_decay_and_flags_all_diverged():
@@ -304,9 +558,9 @@ def _write_records(run_dir: Path, cfg: RunConfig, metrics: dict, with_history: b
     run_dir.mkdir(parents=True)
     (run_dir / METRICS).write_text(json.dumps({**metrics, "config": cfg.to_dict()}))
     if with_history:
-        history = {"epoch": [1, 2], "loss": [2.0, 1.0], "train_accuracy": [0.3, 0.6], "val_accuracy": [0.3, 0.5],
-                   "rate_mean": [0.2, 0.1], "lam": [0.1, 0.2]}
-        pd.DataFrame(history).to_csv(run_dir / HISTORY, index=False)
+        rows = {"epoch": [1, 2], "loss": [2.0, 1.0], "train_accuracy": [0.3, 0.6], "val_accuracy": [0.3, 0.5],
+                "rate_mean": [0.2, 0.1], "lam": [0.1, 0.2]}
+        pd.DataFrame({c: rows.get(c, [0.5, 0.5]) for c in HISTORY_COLUMNS}).to_csv(run_dir / HISTORY, index=False)
 
 
 def _fake_artifacts(params: dict, broken: str) -> None:

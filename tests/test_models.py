@@ -94,8 +94,12 @@ def test_forward_and_width(name):
 def test_bad_input_is_one_line():
     with pytest.raises(ValueError, match="unknown model 'lenet'; allowed: cnn7, cnn7_printed, vgg11, resnet18"):
         create_model("lenet")
-    with pytest.raises(ValueError, match=r"width must be > 0 \(got 0\)"):
-        create_model("cnn7", width=0)
+    for width in (0, -1.0, float("nan"), float("inf"), 1e6):
+        with pytest.raises(ValueError, match=rf"^width must be > 0 and <= 64 \(got {width}\)$"):
+            create_model("cnn7", width=width)
+    for classes in (0, -5, 10**6):
+        with pytest.raises(ValueError, match=rf"^num_classes must be an integer from 1 to 100000 \(got {classes}\)$"):
+            create_model("vgg11", num_classes=classes)
     # CNN7 needs 3×3 before conv4: conv3 (k6) input 8, conv2 input 10, conv1 (k3 s2) input 21.
     with pytest.raises(ValueError, match="input size 16 is too small for cnn7; minimum is 21"):
         create_model("cnn7", input_size=16)

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
-import torch
 from torch.utils.data import DataLoader
 
+from pipeline.checkpoint import load_model_state
 from pipeline.config import RunConfig
 from pipeline.convert import check_conversion, evaluate_ann, evaluate_converted
 from pipeline.data import load_datasets
@@ -103,9 +103,11 @@ def evaluate_trained(cfg: RunConfig, run_dir: Path, steps: Sequence[int], *, neu
     """
     check_conversion(steps, neuron, encoding)
     trained = finished_metrics(cfg.identity(), run_dir)
+    if trained is None:
+        raise FileNotFoundError(f"{run_dir} holds no finished run to convert; rerun the stage to train it")
     device = run_device(cfg)
     ann = build_model(cfg)
-    ann.load_state_dict(torch.load(run_dir / MODEL, weights_only=True, map_location="cpu"))
+    load_model_state(ann, run_dir / MODEL)
     ann.to(device)
     data = load_datasets(cfg.dataset, cfg.data_dir, split_seed=cfg.split_seed, split_file=cfg.split_file,
                          randaugment=False, download=cfg.download)

@@ -55,12 +55,12 @@ def run_stage(main: Callable[[], None]) -> None:
         sys.exit(code)
 
 
-def item_argument() -> Layout:
-    """The `Layout` of the item named by the script's one argument (one line and exit code 2 without it)."""
+def item_argument() -> str:
+    """The item named by the script's one argument (one line and exit code 2 without it)."""
     if len(sys.argv) != 2:
         print(f"usage: python {sys.argv[0]} ITEM   (an entry of dvc.yaml's `profiles`, e.g. default)", file=sys.stderr)
         sys.exit(2)
-    return Layout(sys.argv[1])
+    return sys.argv[1]
 
 
 def declared_outputs(stage: str, item: str, dvc_yaml: Path = Path("dvc.yaml")) -> list[Path]:
@@ -112,12 +112,13 @@ def stage_main(module: str, step: str, checked: bool = True) -> None:
     """`pipeline.runs.<module>.<step>(params, layout)` for the item on the command line, its outputs all or
     none; `params` are those the item's `check` stage wrote, or with `checked=False` (the check itself) the
     item's params resolved from params.yaml and its profile."""
-    layout = item_argument()
-    stage = Path(sys.argv[0]).stem
+    item, stage = item_argument(), Path(sys.argv[0]).stem
 
     def main() -> None:
+        from pipeline.config import NAME, check
         from pipeline.runs.params import load_checked, resolve
 
+        layout = Layout(check("item", item, NAME, "stage argument"))  # it names artifacts/<item>/, results/<item>/
         function = getattr(importlib.import_module(f"pipeline.runs.{module}"), step)
         params = load_checked(layout.checked) if checked else resolve(layout.item)
         with all_or_none(declared_outputs(stage, layout.item), BACKUP / f"{stage}@{layout.item}"):

@@ -27,9 +27,9 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from pipeline.config import ConfigError, Rule, RunConfig, check, field_rule, load_yaml
+from pipeline.config import NAME, PATH, ConfigError, Rule, RunConfig, check, field_rule, load_yaml
 from pipeline.convert import CONVERSION_NEURONS, ENCODINGS
 from pipeline.fileio import write_atomic
 from pipeline.models import MODELS
@@ -54,12 +54,14 @@ def _sweep(key: str) -> Rule:
     return replace(field_rule(key), listed="yes")
 
 
-_SELECTION = Rule(str, optional=True, listed="yes")  # names of settings a section runs on (absent: all)
+_SELECTION = replace(NAME, optional=True, listed="yes")  # names of settings a section runs on (absent: all)
 
 SCHEMA: dict[str, dict[str, Rule]] = {
-    "compute": {"workers": Rule(int, 1), "threads": field_rule("threads"), "device": field_rule("device"),
-                "store": Rule(str), "backend": Rule(str, choices=BACKENDS), "gpus_per_run": Rule(float, 0),
-                "ray_address": Rule(str), "max_retries": Rule(int, 0), "loader_workers": Rule(int, 0)},
+    "compute": {"workers": Rule(int, 1, maximum=256, inclusive=True), "threads": field_rule("threads"),
+                "device": field_rule("device"), "store": PATH, "backend": Rule(str, choices=BACKENDS),
+                "gpus_per_run": Rule(float, 0, maximum=64, inclusive=True), "ray_address": Rule(str),
+                "max_retries": Rule(int, 0, maximum=100, inclusive=True),
+                "loader_workers": field_rule("loader_workers")},
     "data": {k: field_rule(k) for k in ("data_dir", "split_seed", "download")},
     "train": {k: field_rule(k) for k in ("epochs", "batch_size", "randaugment", "psi", "limit_train")},
     "tune_wd": {"weight_decays": _sweep("weight_decay"), "seeds": _sweep("seed")},
@@ -68,9 +70,10 @@ SCHEMA: dict[str, dict[str, Rule]] = {
                 "seeds": _sweep("seed")},
     "grid": {"lams": _sweep("lam"), "weight_decays": _sweep("weight_decay"), "bn_decays": _sweep("bn_decay"),
              "seeds": _sweep("seed"), "settings": _SELECTION},
-    "ann2snn": {"lam_norms": _sweep("lam_norm"), "T": Rule(int, 1, listed="yes"), "seeds": _sweep("seed"),
-                "settings": _SELECTION, "protocol": Rule(str, choices=ANN2SNN_PROTOCOLS, listed="maybe"),
-                "ramp_epochs": Rule(int, 1),
+    "ann2snn": {"lam_norms": _sweep("lam_norm"), "T": Rule(int, 1, maximum=10_000, inclusive=True, listed="yes"),
+                "seeds": _sweep("seed"), "settings": _SELECTION,
+                "protocol": Rule(str, choices=ANN2SNN_PROTOCOLS, listed="maybe"),
+                "ramp_epochs": field_rule("epochs"),
                 "neuron": Rule(str, choices=tuple(CONVERSION_NEURONS), listed="maybe"),
                 "encoding": Rule(str, choices=ENCODINGS)},
     "score": {"cutoffs": Rule(float, 0, maximum=100, listed="yes")},
@@ -94,9 +97,9 @@ def _check_settings(settings: Any) -> None:
         raise ConfigError("params key 'settings' must be a non-empty list of mappings")
     names = []
     for i, setting in enumerate(settings):
-        if not isinstance(setting, dict) or not isinstance(setting.get("name"), str):
-            raise ConfigError(f"params key 'settings[{i}]' must be a mapping with a 'name' string")
-        names.append(setting["name"])
+        if not isinstance(setting, dict):
+            raise ConfigError(f"params key 'settings[{i}]' must be a mapping with a 'name'")
+        names.append(check(f"settings[{i}].name", setting.get("name"), NAME, "params key"))
         for sweep, key in _SETTING_SWEEPS.items():
             if sweep in setting:
                 setting[sweep] = check(f"settings[{i}].{sweep}", setting[sweep], _sweep(key), "params key")
@@ -104,8 +107,7 @@ def _check_settings(settings: Any) -> None:
             setting_config(setting)
         except ConfigError as err:
             raise ConfigError(f"params key 'settings[{i}]' ({setting['name']}): {err}") from None
-    if len(set(names)) != len(names):
-        raise ConfigError(f"params key 'settings': names must be unique (got {names})")
+    check("settings", names, replace(NAME, listed="yes"), "params key")  # unique, even ignoring case
 
 
 def _check_section(section: str, value: Any) -> dict:
@@ -178,7 +180,9 @@ def _overlay(params: dict, default: dict, profile: dict, name: str, where: str =
 
 
 def _profiles(path: Path) -> list[str]:
-    return sorted(p.stem for p in (path.parent / "profiles").glob("*.yaml"))
+    """The profiles beside `path` (profiles/*.yaml), each name a safe path component (it names results/<name>/)."""
+    names = sorted(p.stem for p in (path.parent / "profiles").glob("*.yaml"))
+    return check("profiles", names, replace(NAME, listed="yes"), "profile file") if names else names
 
 
 def profiled_params(path: Path | str = "params.yaml", profile: str | None = None) -> dict[str, Any]:

@@ -13,7 +13,9 @@ last checkpoint.
 `compute.ray_address`: empty starts a local Ray instance sized to this
 machine (and stops it afterwards); `auto` joins the cluster this node belongs
 to (`ray start` wrote its address), `host:port` the cluster whose head listens
-there. An address nobody answers at fails within a few seconds, in one line.
+there. An address where no Ray head answers — nothing listens, or something
+that does not speak gRPC (a Ray head's protocol) — fails within a few seconds,
+in one line naming the address and the fix.
 Workers import this checkout's `pipeline` (its directory is put first on
 their PYTHONPATH) and run in the driver's working directory, where the
 relative paths of params.yaml (the store, artifacts/splits, data) point: on a
@@ -35,7 +37,10 @@ from pipeline.train import train_run
 
 __all__ = ["PROBE_SECONDS", "connect", "resolve_address", "run_on_ray"]
 
-PROBE_SECONDS = 3.0  # how long a cluster's head may take to accept a TCP connection
+PROBE_SECONDS = 3.0  # how long a cluster's head may take to accept a TCP connection, and to answer on it
+# HTTP/2's client connection preface and an empty SETTINGS frame (RFC 9113 §3.4); a gRPC server (a Ray head's
+# GCS) answers with its own SETTINGS frame: a 9-byte header whose fourth byte, the frame type, is 4.
+_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
 _ROOT = str(Path(__file__).resolve().parents[2])  # the checkout that holds `pipeline`
 _TOKEN = Path.home() / ".ray" / "auth_token"  # where `ray start` and ray.init keep the cluster token
 _FIX = "start it there with `ray start --head`, or set compute.ray_address to '' for a local Ray instance"
@@ -67,14 +72,26 @@ def _token_auth() -> None:
 
 
 def _probe(address: str, shown: str) -> None:
+    """ConfigError within about 2 × PROBE_SECONDS unless a gRPC server (a Ray head) answers at `address`."""
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(f"compute.ray_address {shown!r} must be '', 'auto' or host:port (e.g. 10.0.0.1:6379)")
     try:
-        socket.create_connection((host, int(port)), timeout=PROBE_SECONDS).close()
+        conn = socket.create_connection((host, int(port)), timeout=PROBE_SECONDS)
     except OSError as e:
         raise ConfigError(f"compute.ray_address {shown!r}: no Ray head answers at {host}:{port} within "
                           f"{PROBE_SECONDS:g} s ({one_line(e)}); {_FIX}") from None
+    with conn:
+        try:
+            conn.sendall(_PREFACE)
+            answer = conn.recv(9)
+        except OSError:  # silence (a timeout) or a reset: no gRPC server
+            answer = b""
+    if answer[3:4] != b"\x04":
+        raise ConfigError(f"compute.ray_address {shown!r}: something listens at {host}:{port} but it is no Ray head "
+                          f"(no gRPC answer within {PROBE_SECONDS:g} s); give the address `ray start --head` printed "
+                          "on the head (port 6379 by default), or set compute.ray_address to '' for a local Ray "
+                          "instance")
 
 
 def connect(address: str = "", num_cpus: int | None = None) -> bool:

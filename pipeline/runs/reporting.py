@@ -17,14 +17,13 @@ from pipeline.accounting import accounting
 from pipeline.figures import plot_layer_shares, plot_seed_spread, plot_tradeoff, plot_training_curves, results_readme
 from pipeline.fileio import write_atomic
 from pipeline.penalties import PENALTIES
-from pipeline.rundir import HISTORY, METRICS
+from pipeline.rundir import HISTORY, HISTORY_COLUMNS, METRICS, read_history
 from pipeline.runs.layout import Layout
 from pipeline.runs.plans import diverged_baselines, warn_skipped
 from pipeline.runs.quotes import refresh_quotes
 from pipeline.runs.verify import reference_sample
 from pipeline.scoring import curve_key, score_curves, seed_summary, split_curves
 from pipeline.tables import comparison_best, grid_table, method_comparison, time_table, write_table
-from pipeline.train import HISTORY_COLUMNS
 from pipeline.verdicts import claim_table
 
 __all__ = ["POINT_COLUMNS", "SKIPPED_NOTE", "curve_histories", "diverged_baselines", "environments", "figures",
@@ -142,7 +141,7 @@ def curve_histories(layout: Layout, baselines: dict[str, dict], lam_norms: list[
     def history(stage: str, row: pd.Series, label: str) -> pd.DataFrame:
         path = layout.experiment(stage) / "runs" / row["run_id"] / HISTORY
         if path.is_file():
-            return pd.read_csv(path)
+            return pd.DataFrame(read_history(path), columns=HISTORY_COLUMNS)
         absent.append(f"{label} ({'diverged in epoch 1' if row['diverged'] else f'no {path}'})")
         return pd.DataFrame(columns=HISTORY_COLUMNS)
 

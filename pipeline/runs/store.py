@@ -12,9 +12,10 @@ runs again. A stage then copies each run's records (metrics, history) into its
 output directory; the models stay in the store.
 
 `compute.backend` picks who trains the runs: `local` (a process pool of
-`compute.workers` on this machine) or `ray` (one Ray task per run, on a local
-Ray instance or a cluster; `pipeline.runs.ray_backend`). On both, a run trains
-while holding an exclusive lock on `store/<run id>/.lock` (`pipeline.runs.lock`), so two
+`compute.workers` on this machine, quiet on Ctrl-C from their first
+instruction) or `ray` (one Ray task per run, on a local Ray instance or a
+cluster; `pipeline.runs.ray_backend`). On both, a run trains while holding an
+exclusive lock on `store/<run id>/.lock` (`pipeline.rundir.run_lock`), so two
 stages or experiments that need the same configuration never train it at the
 same time: the second waits, then finds it finished. On a cluster the store
 must be a filesystem every node mounts (NFS or another shared filesystem with
@@ -23,11 +24,11 @@ working `flock`).
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import hashlib
 import json
 import multiprocessing
-import os
 import shutil
 import signal
 import sys
@@ -35,7 +36,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from pipeline.config import RunConfig
 from pipeline.rundir import RECORDS
@@ -82,14 +83,36 @@ def run_id(cfg: RunConfig) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
-def _quiet_on_ctrl_c() -> None:
-    """In a pool worker: Ctrl-C ends the process at once and silently; the stage prints the one line (the
-    run's last checkpoint is whole: it is written atomically)."""
-    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
-
-
 def _worker(job: Job) -> dict:
     return locked_run(*job)
+
+
+@contextlib.contextmanager
+def _pool(jobs: Sequence[Job], workers: int) -> Iterator[Iterator[dict]]:
+    """The results of `locked_run` on every job, in order, from `workers` spawned processes.
+
+    The workers start with SIGINT ignored (they inherit it from this process, which ignores it for the
+    instant it starts them), so Ctrl-C prints nothing in them, not even while they still import torch. On
+    Ctrl-C this process terminates them (a run's last checkpoint is whole: it is written atomically) and the
+    KeyboardInterrupt goes on to the caller, which prints the one line. On any exit, runs not started yet
+    are cancelled.
+    """
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    before = set(multiprocessing.active_children())
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        outcomes = pool.map(_worker, jobs)  # submitting starts the workers
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    started = set(multiprocessing.active_children()) - before
+    try:
+        yield outcomes
+    except KeyboardInterrupt:
+        for process in started:
+            process.terminate()
+        raise
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def progress_line(i: int, n: int, elapsed: float, name: str, result: dict) -> str:
@@ -127,9 +150,7 @@ def run_all(configs: Sequence[RunConfig], store: Path | str, workers: int,
         if workers == 1 or len(jobs) == 1:
             outcomes = map(_worker, jobs.values())
         else:
-            pool = stack.enter_context(ProcessPoolExecutor(
-                workers, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_on_ctrl_c))
-            outcomes = pool.map(_worker, jobs.values())
+            outcomes = stack.enter_context(_pool(list(jobs.values()), workers))
         for key, result in zip(jobs, outcomes):
             report(key, result)
     return [results[key] for key in keys]
