@@ -113,6 +113,12 @@ def stage(name: str, capsys, *argv: str) -> tuple[int, str]:
     (lambda p: p["settings"][0].update(width=1e6), "config key 'width' must be <= 64 (got 1000000.0)"),
     (lambda p: p["compute"].update(threads=5000), "params key 'compute.threads' must be <= 1024 (got 5000)"),
     (lambda p: p["data"].update(data_dir=""), "params key 'data.data_dir' must be a path of 1 to 4096 characters"),
+    (lambda p: p["settings"][0].update(name="../../../../../escape_rel"),
+     "params key 'settings[0].name' must be a file or folder name"),
+    (lambda p: p["settings"].append({**p["settings"][0], "name": p["settings"][0]["name"].upper()}),
+     "one name on a case-insensitive disk"),
+    (lambda p: p["ann2snn"].update(settings=["../x"]), "params key 'ann2snn.settings[0]' must be a file or folder name"),
+    (lambda p: p["compute"].update(store=""), "params key 'compute.store' must be a path of 1 to 4096 characters"),
 ])
 def test_check_stage_refuses_bad_params_in_one_line(repo, capsys, change, message):
     (repo / "store_file").write_text("a file, not a directory")
@@ -654,3 +660,9 @@ def test_without_divergence_the_tables_keep_their_columns(repo, capsys, caplog):
         assert "note" not in pd.read_csv(repo / "results" / "default" / "tables" / f"{table}.csv").columns
     (curves,) = (repo / "results" / "default" / "plots" / "curves").iterdir()
     assert pd.read_csv(curves)["run"].nunique() == 4  # baseline and three λ'
+
+
+def test_an_item_that_is_not_a_safe_name_is_refused_before_any_path(repo, capsys):
+    code, err = stage("score", capsys, "../../escape")
+    assert code == 2 and err.startswith("error: stage argument 'item' must be a file or folder name")
+    assert not list(repo.parent.glob("escape*"))

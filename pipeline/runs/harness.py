@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import shutil
+import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +42,7 @@ def run_stage(main: Callable[[], None]) -> None:
     exit code 130 (finished runs stay in the run store; a rerun resumes from the checkpoints)."""
     try:
         main()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # done and written: Ctrl-C while Python exits changes nothing
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume (finished runs and checkpoints are kept)",
               file=sys.stderr)
