@@ -24,7 +24,7 @@ import yaml
 from pipeline.data import DATASETS
 from pipeline.models import MODELS
 from pipeline.neuron import NEURON_KINDS, SURROGATES
-from pipeline.penalties import PENALTIES
+from pipeline.penalties import ENERGY_PENALTIES, PENALTIES
 from pipeline.synapses import PSI_CONVENTIONS
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
 
 OPTIMIZERS = ("adam", "msgd")
 DEVICES = ("auto", "cpu", "cuda")
-PENALTY_CHOICES = ("none", *PENALTIES)
+PENALTY_CHOICES = ("none", *PENALTIES, *ENERGY_PENALTIES)
 # Keys that do not change a run's result: a finished run or checkpoint still matches when only these differ.
 # The thread count does (it orders float sums; `pipeline.numerics`), and so does the device, by its kind.
 NON_RESULT_KEYS = ("data_dir", "download")

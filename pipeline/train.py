@@ -38,7 +38,7 @@ from pipeline.fileio import probe_writable, write_atomic
 from pipeline.models import create_model
 from pipeline.neuron import NEURON_KINDS, neurons
 from pipeline.numerics import environment, pin_torch
-from pipeline.penalties import batch_penalty, omega_all_firing
+from pipeline.penalties import batch_penalty, omega_all_firing, penalty_basis
 from pipeline.rundir import CHECKPOINT, HISTORY, METRICS, MODEL, SPLIT, clear_blockers, finished_metrics
 
 __all__ = ["STATS", "Objective", "RunInterrupted", "build_model", "evaluate", "l2_penalty", "lam_coefficient", "main",
@@ -229,8 +229,8 @@ def _train_run(cfg: RunConfig, out_dir: Path, stop_after: int | None, saved: dic
     )
     train_loader, val_loader, test_loader = make_loaders(data.train, data.val, data.test, cfg.batch_size,
                                                          run.generator, workers=cfg.loader_workers)
-    psi = [m.psi for _, m in neurons(run.model)]
-    omega_1 = omega_all_firing(psi, cfg.penalty, cfg.p) if cfg.lam_norm else math.nan  # only λ' needs Ω(1)
+    omega_1 = (omega_all_firing(penalty_basis(run.model, cfg.penalty), cfg.penalty, cfg.p) if cfg.lam_norm
+               else math.nan)  # only λ' needs Ω(1)
     diverged = False
     partial_seconds = 0.0
     for epoch in range(run.epoch + 1, cfg.epochs + 1):
