@@ -332,8 +332,10 @@ def evaluate_converted(ann: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], 
     `neuron` names the IF neuron (`CONVERSION_NEURONS`), `encoding` how the
     image is presented over the steps (`ENCODINGS`). Returns test_accuracy
     (fraction), energy_pj (E_AC · Σ_t Σ_l Σ_i ψ k with k the spikes of a
-    neuron in a step, mean over examples), rate_mean and rate_sum (spikes per
-    neuron per step), dead_rate, T, neuron and encoding.
+    neuron in a step, mean over examples) and energy_pj_layers (per layer), rate_mean,
+    rate_sum and rate_layers (spikes per neuron per step), dead_rate, T, neuron and
+    encoding (the per-layer values re-score the point under every cost model:
+    `pipeline.run_energy`).
     Bad T, an unknown neuron or encoding, or an unsupported layer raise
     before any batch is read. The ANN's own accuracy and energy: `evaluate_ann`.
     """
@@ -353,8 +355,10 @@ def evaluate_converted(ann: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], 
     return {
         "test_accuracy": correct / max(stats["examples"], 1),
         "energy_pj": stats["energy_pj"],
+        "energy_pj_layers": stats["energy_pj_layers"],
         "rate_mean": stats["rate_mean"],
         "rate_sum": stats["rate_sum"],
+        "rate_layers": stats["rate_layers"],
         "dead_rate": stats["dead_rate"],
         "T": T,
         "neuron": neuron,

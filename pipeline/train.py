@@ -271,6 +271,7 @@ def _finish(cfg: RunConfig, out_dir: Path, run: RunState, test_loader: DataLoade
     metrics = {
         "test_accuracy": chance if diverged else test_acc,
         "val_accuracy": chance if diverged else run.history[-1]["val_accuracy"],
+        "T": 1,  # time steps per example (Eq. 10): a single-step SNN; `pipeline.run_energy` reads it
         "energy_pj": act["energy_pj"],
         "energy_pj_layers": act["energy_pj_layers"],
         "rate_mean": act["rate_mean"],
