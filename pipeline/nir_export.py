@@ -97,43 +97,42 @@ def _input_shapes(model: nn.Module, input_shape: Sequence[int], leaves: list[tup
     return shapes
 
 
+def _conv(weight: Tensor, bias: Tensor | None, stride: tuple[int, int], padding: tuple[int, int]) -> nn.Conv2d:
+    """A conv with these weights [C_out, C_in, kH, kW], bias, stride and padding."""
+    conv = nn.Conv2d(weight.shape[1], weight.shape[0], tuple(weight.shape[-2:]), stride, padding,
+                     bias=bias is not None).to(weight.dtype)
+    with torch.no_grad():
+        conv.weight.copy_(weight)
+        if bias is not None:
+            conv.bias.copy_(bias)
+    return conv
+
+
 def _as_conv(layer: nn.Conv2d | nn.Linear, shape: tuple[int, ...]) -> nn.Conv2d:
     """A copy of `layer` as a conv on its input map `shape` ((C, H, W); a vector (F,) is (F, 1, 1)): an FC
     becomes a conv whose kernel covers the map it reads."""
     if isinstance(layer, nn.Conv2d):
         return copy.deepcopy(layer)
     c, h, w = shape if len(shape) == 3 else (shape[0], 1, 1)
-    conv = nn.Conv2d(c, layer.out_features, (h, w), bias=layer.bias is not None).to(layer.weight.dtype)
-    with torch.no_grad():
-        conv.weight.copy_(layer.weight.reshape(layer.out_features, c, h, w))
-        if layer.bias is not None:
-            conv.bias.copy_(layer.bias)
-    return conv
-
-
-def _refit(conv: nn.Conv2d, weight: Tensor, stride: tuple[int, int], padding: tuple[int, int]) -> nn.Conv2d:
-    """A conv with `conv`'s channels and bias and the given weight, stride and padding."""
-    out = nn.Conv2d(conv.in_channels, conv.out_channels, tuple(weight.shape[-2:]), stride, padding,
-                    bias=conv.bias is not None).to(weight.dtype)
-    with torch.no_grad():
-        out.weight.copy_(weight)
-        if conv.bias is not None:
-            out.bias.copy_(conv.bias)
-    return out
+    return _conv(layer.weight.reshape(layer.out_features, c, h, w), layer.bias, (1, 1), (0, 0))
 
 
 def _after_pool(conv: nn.Conv2d, k: int) -> nn.Conv2d:
-    """conv ∘ avg_pool(k) (stride k) as one conv: each tap spread over its k×k window / k², stride and padding × k."""
+    """conv ∘ avg_pool(k) (stride k) as one conv: each tap spread over its k×k window / k², stride, padding × k."""
+    if conv.groups != 1 or conv.dilation != (1, 1) or conv.padding_mode != "zeros":
+        raise ValueError("NIR export folds an average pool only into a conv without groups, dilation or "
+                         "non-zero padding")
     weight = conv.weight.repeat_interleave(k, 2).repeat_interleave(k, 3) / k ** 2
-    return _refit(conv, weight, (conv.stride[0] * k, conv.stride[1] * k), (conv.padding[0] * k, conv.padding[1] * k))
+    (sh, sw), (ph, pw) = conv.stride, conv.padding
+    return _conv(weight, conv.bias, (sh * k, sw * k), (ph * k, pw * k))
 
 
 def _before_gap(conv: nn.Conv2d, shape: tuple[int, ...]) -> nn.Conv2d:
     """global_avg_pool ∘ conv(1×1) on a map of `shape` as one conv covering the map: weights / (H·W)."""
-    if conv.kernel_size != (1, 1) or conv.stride != (1, 1) or conv.padding != (0, 0):
+    if conv.kernel_size != (1, 1) or conv.stride != (1, 1) or conv.padding != (0, 0) or conv.groups != 1:
         raise ValueError("NIR export folds a global average pool only after a 1×1 conv of stride 1 without padding")
     h, w = shape[-2:]
-    return _refit(conv, conv.weight.expand(-1, -1, h, w) / (h * w), (1, 1), (0, 0))
+    return _conv(conv.weight.expand(-1, -1, h, w) / (h * w), conv.bias, (1, 1), (0, 0))
 
 
 def _pool_size(name: str, pool: nn.AvgPool2d) -> int:

@@ -27,8 +27,8 @@ def test_names_come_from_the_registries():
 @pytest.mark.parametrize("d,message", [
     ({"lamda": 1.0}, "unknown config key 'lamda'; allowed keys: dataset, "),
     ({"p": 0.5}, "config key 'p' must be >= 1 (got 0.5)"),
-    ({"penalty": "foo"}, "config key 'penalty' must be one of none, syn, total, balance, energy_paper, energy_lemaire2022, "
-                          "energy_loihi, energy_spinnaker, energy_spinnaker2 (got 'foo')"),
+    ({"penalty": "foo"}, "config key 'penalty' must be one of none, syn, total, balance, energy_paper, "
+                          "energy_lemaire2022, energy_loihi, energy_spinnaker, energy_spinnaker2 (got 'foo')"),
     ({"dataset": "mnist"}, "config key 'dataset' must be one of digits, fashion_mnist, cifar10, cifar100"),
     ({"model": "vgg16"}, "config key 'model' must be one of cnn7, "),
     ({"optimizer": "rmsprop"}, "config key 'optimizer' must be one of adam, msgd"),

@@ -42,7 +42,8 @@ def test_bad_parameters_are_one_line_errors():
 
 
 class Tiny(nn.Module):
-    """image → conv(1→2, k3 p1, bias) → a → conv(2→3, k3 s2 p1) → b → flatten → fc(12→4, bias) → c → out(4→2)."""
+    """image → conv(1→2, k3 p1, bias) → a → conv(2→3, k3 s2 p1) → b → flatten → fc(12→4, bias) → c
+    → out(4→2)."""
 
     def __init__(self):
         super().__init__()
@@ -187,7 +188,8 @@ def brute_spike_costs(facts):
         c = ADD + mem(4000) * (1 + len(drives))
         for j, psi in drives.items():
             kind, _, _, outputs, params, _ = synapses[j]
-            c = c + 2 * (MUL + ADD) * (kind == "conv") + psi.double() * (2 * ADD + mem(params * 4) + 2 * mem(outputs * 4))
+            per_synapse = 2 * ADD + mem(params * 4) + 2 * mem(outputs * 4)
+            c = c + 2 * (MUL + ADD) * (kind == "conv") + psi.double() * per_synapse
         costs[name] = c
     return costs
 

@@ -24,7 +24,7 @@ from pipeline.cost_models import COST_MODELS  # noqa: E402
 from pipeline.data import load_datasets  # noqa: E402
 from pipeline.models import create_model  # noqa: E402
 from pipeline.nir_export import export_run, layer_metadata, main, to_nir  # noqa: E402
-from pipeline.rundir import METRICS, MODEL, SPLIT  # noqa: E402
+from pipeline.rundir import MODEL, SPLIT  # noqa: E402
 from pipeline.run_energy import energy_by_cost_model, run_wiring  # noqa: E402
 from pipeline.train import build_model, train_run  # noqa: E402
 

@@ -15,7 +15,7 @@ from pipeline.data import INFO, load_datasets
 from pipeline.models import create_model
 from pipeline.neuron import QReLU
 from pipeline.penalties import omega_all_firing, penalty_basis
-from pipeline.rundir import HISTORY, METRICS, MODEL, SPLIT
+from pipeline.rundir import HISTORY, MODEL, SPLIT
 from pipeline.run_energy import energy_by_cost_model, run_wiring
 from pipeline.train import build_model, train_run
 
