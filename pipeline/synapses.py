@@ -79,7 +79,6 @@ class Wiring:
     fanout: dict[str, dict[str, Tensor]]  # spiking layer → {conv/FC j it drives → ψ_{l→j}}
     synapses: dict[str, Synapses]  # in call order
     leaky: dict[str, bool]
-    convention: str
 
 
 def _images(x: Tensor) -> Tensor:
@@ -298,7 +297,7 @@ def trace_synapses(model: nn.Module, input_shape: Sequence[int], convention: str
                         if any(x is not None for x in g[span])}
         psi[name] = sum(fanout[name].values(), _per_neuron(name, m, adapter, leaves[name][:1], [None]))
     leaky = {name: adapter.leaky(m) for name, m, adapter in layers}
-    return Wiring(psi, fanout, found, leaky, convention)
+    return Wiring(psi, fanout, found, leaky)
 
 
 def synapse_counts(model: nn.Module, input_shape: tuple[int, ...], convention: str = "padded") -> dict[str, Tensor]:
