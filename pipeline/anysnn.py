@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from pipeline.adapters import NeuronAdapter, spiking_layers
 from pipeline.cost_models import CostModel, cost_model
-from pipeline.penalties import PENALTIES, check_penalty, omega, omega_all_firing
+from pipeline.penalties import ENERGY_PENALTIES, PENALTIES, check_penalty, omega, omega_all_firing
 from pipeline.synapses import MeterError, check_counts, trace_synapses
 
 __all__ = ["MeterError", "SynapticEnergy"]
@@ -146,7 +146,7 @@ class SynapticEnergy:
         if kind in PENALTIES:
             return self.psi
         if kind not in self._costs:
-            model = cost_model(kind.removeprefix("energy_"))
+            model = cost_model(ENERGY_PENALTIES[kind].cost_model)
             self._costs[kind] = model.prices(self.wiring).spike_costs(self.wiring)
         return self._costs[kind]
 

@@ -41,6 +41,7 @@ class Penalty:
     equation: str  # where the paper defines it
     weights: Callable[[Tensor], Tensor]  # the layer's basis (ψ, or c for energy) → w of that layer (same shape)
     all_firing: Callable[[Tensor], float]  # the layer's basis → Σ_i w_{l,i} (every neuron firing)
+    cost_model: str | None = None  # an energy penalty's cost model (`pipeline.cost_models`), whose c is the basis
 
 
 #: The penalties by key; the key is the penalty's name in code, params, stage names, columns and metrics.
@@ -51,7 +52,7 @@ PENALTIES: dict[str, Penalty] = {
 }
 #: The energy penalties by key `energy_<cost model>`: the basis is c (pJ per spike), w = c.
 ENERGY_PENALTIES: dict[str, Penalty] = {
-    f"energy_{name}": Penalty(f"Ω_E[{name}]", "docs/energy-models.md", lambda c: c, lambda c: float(c.sum()))
+    f"energy_{name}": Penalty(f"Ω_E[{name}]", "docs/energy-models.md", lambda c: c, lambda c: float(c.sum()), name)
     for name in COST_MODELS
 }
 _ALL = {**PENALTIES, **ENERGY_PENALTIES}
@@ -112,8 +113,8 @@ def omega_all_firing(basis: Sequence[Tensor], kind: str, p: float) -> float:
 def attach_spike_costs(model: nn.Module, wiring: Wiring) -> None:
     """Store each cost model's c (pJ per spike, `Prices.spike_costs`) on every `Neuron` of `model` as a
     non-persistent buffer named by its penalty key (e.g. `energy_lemaire2022`)."""
-    for key, name in zip(ENERGY_PENALTIES, COST_MODELS):
-        costs = COST_MODELS[name].prices(wiring).spike_costs(wiring)
+    for key, penalty in ENERGY_PENALTIES.items():
+        costs = COST_MODELS[penalty.cost_model].prices(wiring).spike_costs(wiring)
         for layer, m in neurons(model):
             m.register_buffer(key, costs[layer], persistent=False)
 
