@@ -16,9 +16,10 @@ pip_install() {
 pip_install -r requirements.txt -e .
 if [ "${1:-}" = test ]; then
   shift
-  # the peer SNN libraries the meter is tested against (requirements-peers.txt); neurobench without its data-set deps
-  pip_install -r <(grep -v '^neurobench==' requirements-peers.txt)
-  pip_install --no-deps "$(grep '^neurobench==' requirements-peers.txt)"
+  # the peer SNN libraries the meter is tested against (requirements-peers.txt); neurobench without its data-set
+  # deps, nir and nirtorch newer than sinabs declares (both: --no-deps, after the rest)
+  pip_install -r <(grep -v -E '^(neurobench|nir|nirtorch)==' requirements-peers.txt)
+  pip_install --no-deps $(grep -E '^(neurobench|nir|nirtorch)==' requirements-peers.txt)
   # plots/node_modules: the pinned Vega packages plots/offline.html is generated from (tests/test_plots_browser.py
   # checks the committed page regenerates from them); reinstalled when plots/package-lock.json changes.
   if command -v npm > /dev/null && ! cmp -s plots/package-lock.json plots/node_modules/.installed-lock.json; then

@@ -1,4 +1,4 @@
-"""Benchmark: the overhead of `pipeline.meter.SynapticEnergy` on a multi-step spikingjelly training step.
+"""Benchmark: the overhead of `pipeline.anysnn.SynapticEnergy` on a multi-step spikingjelly training step.
 
 A spikingjelly multi-step CSNN ([T, B, …] through every layer; conv-BN-IF ×3 with pooling, then a
 linear layer) is trained on a random batch. The reference is its bare step (reset_net, forward,
@@ -27,7 +27,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
-from pipeline.meter import SynapticEnergy  # noqa: E402
+from pipeline.anysnn import SynapticEnergy  # noqa: E402
 from timing import bench_parser, parse_bench_args, print_ratios, sandwiched_seconds  # noqa: E402
 
 try:

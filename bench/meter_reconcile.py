@@ -10,7 +10,7 @@ paper's `padded` one), spikingjelly's `op_counter.SynOpCounter`, NeuroBench's
   here counts real taps only, as `exact` does;
 - the first layer: it reads the image, not spikes: we, spikingjelly count nothing; NeuroBench
   counts its MACs (non-zero inputs × non-zero weights); sinabs adds Σ pixel value × fan-out;
-  our `CostModel(mac_pj=…)` adds its dense MACs;
+  our report gives its dense MACs (`dense_macs`), which the cost models other than `paper` price;
 - pooling: a spike entering an average, max or sum pool reaches the pooled unit's synapses, so
   we charge each spike the pooled unit's fan-out; after a max pool spikingjelly and NeuroBench
   see the OR of the window (one event for several spikes); after an average pool they see
@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's pipeline
 
-from pipeline.meter import CostModel, SynapticEnergy  # noqa: E402
+from pipeline.anysnn import SynapticEnergy  # noqa: E402
 
 try:
     from neurobench.metrics.workload import SynapticOperations
@@ -81,11 +81,10 @@ def _clean(model: nn.Module) -> None:
 
 
 @torch.no_grad()
-def ours_counts(model: nn.Module, probe_shape: tuple[int, ...], x: Tensor, convention: str = "exact",
-                mac_pj: float | None = None) -> dict[str, float]:
+def ours_counts(model: nn.Module, probe_shape: tuple[int, ...], x: Tensor, convention: str = "exact") -> dict[str, float]:
     """Our synaptic events per example (Σ over steps) per spiking layer, their total, and the dense MACs."""
     model.eval()
-    meter = SynapticEnergy(model, probe_shape, CostModel(mac_pj=mac_pj), convention)
+    meter = SynapticEnergy(model, probe_shape, convention=convention)
     try:
         with meter:
             _clean(model)
@@ -159,7 +158,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for pool in ("max", "avg"):
         net = jelly_net(pool)
-        exact = ours_counts(net, (T, 1, 1, 8, 8), x, "exact", mac_pj=4.6)
+        exact = ours_counts(net, (T, 1, 1, 8, 8), x, "exact")
         padded = ours_counts(net, (T, 1, 1, 8, 8), x, "padded")
         jelly = spikingjelly_counts(net, x, B)
         nb = neurobench_counts(net, x, B)
@@ -167,7 +166,7 @@ def main() -> None:
               f"{nb['Effective_ACs']:.2f} | {nb['Effective_MACs']:.2f} | {exact['dense_macs']:.2f} |")
     net = sinabs_net(T)
     xs = (torch.rand(B, 1, 1, 8, 8) * 6).expand(B, T, 1, 8, 8).reshape(B * T, 1, 8, 8)
-    exact = ours_counts(net, (T, 1, 8, 8), xs, "exact", mac_pj=4.6)
+    exact = ours_counts(net, (T, 1, 8, 8), xs, "exact")
     sin = sinabs_counts(net, xs, T)
     nb = neurobench_counts(net, xs, B)
     print(f"| sinabs, sum pool, multi-spike | {exact['total']:.2f} | – | sinabs hooks {sin['total']:.2f} "

@@ -1,8 +1,8 @@
 """What the three examples share: digits data, one epoch of training with and without our
-penalty, and accuracy and energy per test image from `pipeline.meter.SynapticEnergy`.
+penalty, and accuracy and energy per test image from `pipeline.anysnn.SynapticEnergy`.
 
 The loss is Eq. 21 without weight decay, with the normalised intensity of Sec. 3.3.2:
-CE + λ' · Ω_syn / Ω_syn(1), where Ω_syn sums over the T steps (pipeline/meter.py) and
+CE + λ' · Ω_syn / Ω_syn(1), where Ω_syn sums over the T steps (pipeline/anysnn.py) and
 Ω_syn(1) = T · Σ ψ is its value with every neuron firing at every step.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch.nn.functional as F  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
-from pipeline.meter import SynapticEnergy  # noqa: E402
+from pipeline.anysnn import SynapticEnergy  # noqa: E402
 
 __all__ = ["Example", "digits", "main", "parser"]
 

@@ -3,7 +3,8 @@
 A spiking layer is recognised by type. Its adapter says how to take the spike
 tensor out of the layer's output (snntorch returns (spk, mem) tuples), how to
 put another tensor in its place (to derive ψ), how the output's axes are laid
-out in time and examples, and how to clear the layer's state. Every adapter
+out in time and examples, how to clear the layer's state, and whether its
+potential leaks (a decay each step, which the `lemaire2022` cost model prices). Every adapter
 turns a layer output into the canonical time-major view [T, B, *neuron shape]
 (a view, no copy), with T = 1 for a layer called once per time step.
 
@@ -50,7 +51,8 @@ class NeuronAdapter:
 
     `classes` imports the family's base classes lazily (an empty tuple when the
     package is missing); `time_major(module, spikes)` returns the view
-    [T, B, *neuron shape]; `reset(module)` clears the layer's state.
+    [T, B, *neuron shape]; `reset(module)` clears the layer's state;
+    `leaky(module)` says whether its potential decays each step (LIF) or not (IF).
     """
 
     name: str
@@ -60,6 +62,7 @@ class NeuronAdapter:
     spikes: Callable[[Any], Tensor] = _first
     replace: Callable[[Any, Tensor], Any] = _replace_first
     accepts: Callable[[nn.Module], bool] = field(default=lambda module: True)
+    leaky: Callable[[nn.Module], bool] = field(default=lambda module: False)
 
 
 def _import(module: str, *names: str) -> tuple[type, ...]:
@@ -97,12 +100,15 @@ def _sinabs_time_major(module: nn.Module, s: Tensor) -> Tensor:
 
 
 ADAPTERS: list[NeuronAdapter] = [
-    NeuronAdapter("ours", lambda: (Neuron,), reset=_ours_reset),
+    NeuronAdapter("ours", lambda: (Neuron,), reset=_ours_reset),  # single step: no potential kept
     NeuronAdapter("spikingjelly", lambda: _import("spikingjelly.activation_based.neuron", "BaseNode"),
-                  time_major=_jelly_time_major, reset=lambda m: m.reset()),
-    NeuronAdapter("snntorch", lambda: _import("snntorch", "SpikingNeuron"), reset=_snntorch_reset),
+                  time_major=_jelly_time_major, reset=lambda m: m.reset(),
+                  leaky=lambda m: "LIF" in type(m).__name__),  # LIFNode, ParametricLIFNode, CUBALIFNode, …
+    NeuronAdapter("snntorch", lambda: _import("snntorch", "SpikingNeuron"), reset=_snntorch_reset,
+                  leaky=lambda m: hasattr(m, "beta")),  # Leaky, Synaptic, RLeaky, …: a decay rate β
     NeuronAdapter("sinabs", lambda: _import("sinabs.layers", "StatefulLayer"), time_major=_sinabs_time_major,
-                  reset=lambda m: m.reset_states(), accepts=lambda m: bool(getattr(m, "does_spike", False))),
+                  reset=lambda m: m.reset_states(), accepts=lambda m: bool(getattr(m, "does_spike", False)),
+                  leaky=lambda m: not isinstance(m, _import("sinabs.layers", "IAF"))),  # LIF, not IAF (τ = ∞)
 ]
 
 

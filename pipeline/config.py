@@ -31,7 +31,7 @@ from pipeline import machine
 from pipeline.data import DATASETS, INFO
 from pipeline.models import MAX_WIDTH, MODELS, Footprint, footprint
 from pipeline.neuron import NEURON_KINDS, SURROGATES
-from pipeline.penalties import PENALTIES
+from pipeline.penalties import ENERGY_PENALTIES, PENALTIES
 from pipeline.synapses import PSI_CONVENTIONS
 
 __all__ = [
@@ -58,7 +58,7 @@ __all__ = [
 OPTIMIZERS = ("adam", "msgd")
 _OPTIMIZER_STATES = {"adam": 2, "msgd": 1}  # values each optimizer keeps per weight (moments, momentum)
 DEVICES = ("auto", "cpu", "cuda")
-PENALTY_CHOICES = ("none", *PENALTIES)
+PENALTY_CHOICES = ("none", *PENALTIES, *ENERGY_PENALTIES)
 # Keys that do not change a run's result: a finished run or checkpoint still matches when only these differ.
 # The thread count does (it orders float sums; `pipeline.numerics`), and so does the device, by its kind.
 NON_RESULT_KEYS = ("data_dir", "download")

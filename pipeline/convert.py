@@ -60,7 +60,7 @@ from pipeline.energy import ActivityMeter
 from pipeline.neuron import Neuron, QReLU, neurons
 
 __all__ = ["CONVERSION_NEURONS", "ENCODINGS", "IFNeuron", "MultiSpikeIF", "check_conversion", "evaluate_ann",
-           "evaluate_converted", "fold_bn", "run_if_snn", "to_if_snn"]
+           "evaluate_converted", "fold_bn", "fold_into", "run_if_snn", "to_if_snn"]
 
 _FOLDABLE = {nn.Conv2d: nn.BatchNorm2d, nn.Linear: nn.BatchNorm1d}
 _LINEAR_LAYERS = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d,
@@ -163,7 +163,7 @@ def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
 
 
 @torch.no_grad()
-def _fold_into(layer: nn.Conv2d | nn.Linear, bn: nn.BatchNorm1d | nn.BatchNorm2d) -> None:
+def fold_into(layer: nn.Conv2d | nn.Linear, bn: nn.BatchNorm1d | nn.BatchNorm2d) -> None:
     """W ← W·γ/σ, b ← β + (b − μ)·γ/σ with σ = √(running_var + ε): layer then BN in eval mode."""
     scale = bn.running_var.add(bn.eps).rsqrt()
     if bn.weight is not None:
@@ -201,7 +201,7 @@ def fold_bn(model: nn.Module) -> nn.Module:
         if bn.running_mean is None:
             raise ValueError(f"BatchNorm {node.target!r} keeps no running statistics; build it with "
                              "track_running_stats=True to fold it")
-        _fold_into(layer, bn)
+        fold_into(layer, bn)
         _set_submodule(folded, node.target, nn.Identity())
     return folded
 
@@ -332,8 +332,10 @@ def evaluate_converted(ann: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], 
     `neuron` names the IF neuron (`CONVERSION_NEURONS`), `encoding` how the
     image is presented over the steps (`ENCODINGS`). Returns test_accuracy
     (fraction), energy_pj (E_AC · Σ_t Σ_l Σ_i ψ k with k the spikes of a
-    neuron in a step, mean over examples), rate_mean and rate_sum (spikes per
-    neuron per step), dead_rate, T, neuron and encoding.
+    neuron in a step, mean over examples) and energy_pj_layers (per layer), rate_mean,
+    rate_sum and rate_layers (spikes per neuron per step), dead_rate, T, neuron and
+    encoding (the per-layer values re-score the point under every cost model:
+    `pipeline.run_energy`).
     Bad T, an unknown neuron or encoding, or an unsupported layer raise
     before any batch is read. The ANN's own accuracy and energy: `evaluate_ann`.
     """
@@ -353,8 +355,10 @@ def evaluate_converted(ann: nn.Module, loader: Iterable[tuple[Tensor, Tensor]], 
     return {
         "test_accuracy": correct / max(stats["examples"], 1),
         "energy_pj": stats["energy_pj"],
+        "energy_pj_layers": stats["energy_pj_layers"],
         "rate_mean": stats["rate_mean"],
         "rate_sum": stats["rate_sum"],
+        "rate_layers": stats["rate_layers"],
         "dead_rate": stats["dead_rate"],
         "T": T,
         "neuron": neuron,

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from pipeline import machine
 from pipeline.neuron import Spike
+from pipeline.penalties import attach_spike_costs
 from pipeline.synapses import attach_psi
 
 __all__ = ["MAX_CLASSES", "MAX_WIDTH", "MODELS", "Footprint", "create_model", "footprint", "input_shape"]
@@ -237,7 +238,8 @@ def create_model(
     psi: str | None = "padded",
     neuron: NeuronFactory | None = None,
 ) -> nn.Sequential:
-    """Build model `name` and attach ψ for convention `psi` (None: attach nothing).
+    """Build model `name` and attach ψ for convention `psi` and every cost model's spike costs
+    (`penalties.attach_spike_costs`, for the energy penalties; None: attach nothing).
 
     `neuron` overrides the spiking layer (e.g. a quantised ReLU for ANN→SNN
     conversion); by default each is `Spike(surrogate, alpha, tau, u_th)`.
@@ -252,5 +254,5 @@ def create_model(
     model = _BUILDERS[name](c_in, input_size, num_classes, width, make_neuron)
     _init_weights(model)
     if psi is not None:
-        attach_psi(model, (c_in, input_size, input_size), psi)
+        attach_spike_costs(model, attach_psi(model, (c_in, input_size, input_size), psi))
     return model

@@ -38,7 +38,7 @@ from pipeline.fileio import probe_writable, write_atomic
 from pipeline.models import create_model
 from pipeline.neuron import NEURON_KINDS, neurons
 from pipeline.numerics import environment, pin_torch
-from pipeline.penalties import batch_penalty, omega_all_firing
+from pipeline.penalties import batch_penalty, omega_all_firing, penalty_basis
 from pipeline.rundir import (CHECKPOINT, HISTORY, HISTORY_COLUMNS, METRICS, MODEL, SPLIT, clear_blockers,
                              finished_metrics)
 
@@ -243,8 +243,8 @@ def _train_run(cfg: RunConfig, out_dir: Path, stop_after: int | None, saved: dic
     )
     train_loader, val_loader, test_loader = make_loaders(data.train, data.val, data.test, cfg.batch_size,
                                                          run.generator, workers=cfg.loader_workers)
-    psi = [m.psi for _, m in neurons(run.model)]
-    omega_1 = omega_all_firing(psi, cfg.penalty, cfg.p) if cfg.lam_norm else math.nan  # only λ' needs Ω(1)
+    omega_1 = (omega_all_firing(penalty_basis(run.model, cfg.penalty), cfg.penalty, cfg.p) if cfg.lam_norm
+               else math.nan)  # only λ' needs Ω(1)
     diverged = False
     partial_seconds = 0.0
     for epoch in range(run.epoch + 1, cfg.epochs + 1):
@@ -285,6 +285,7 @@ def _finish(cfg: RunConfig, out_dir: Path, run: RunState, test_loader: DataLoade
     metrics = {
         "test_accuracy": chance if diverged else test_acc,
         "val_accuracy": chance if diverged else run.history[-1]["val_accuracy"],
+        "T": 1,  # time steps per example (Eq. 10): a single-step SNN; `pipeline.run_energy` reads it
         "energy_pj": act["energy_pj"],
         "energy_pj_layers": act["energy_pj_layers"],
         "rate_mean": act["rate_mean"],

@@ -10,7 +10,7 @@ from pipeline.config import (NON_RESULT_KEYS, PATH, PENALTY_CHOICES, ConfigError
 from pipeline.data import DATASETS
 from pipeline.models import MODELS
 from pipeline.neuron import SURROGATES
-from pipeline.penalties import PENALTIES
+from pipeline.penalties import ENERGY_PENALTIES, PENALTIES
 
 
 def test_defaults_are_valid_and_round_trip():
@@ -23,13 +23,14 @@ def test_names_come_from_the_registries():
     for key, names in (("dataset", DATASETS), ("model", MODELS), ("surrogate", SURROGATES)):
         for name in names:
             assert getattr(cfg.from_dict({key: name}), key) == name
-    assert PENALTY_CHOICES == ("none", *PENALTIES)
+    assert PENALTY_CHOICES == ("none", *PENALTIES, *ENERGY_PENALTIES)
 
 
 @pytest.mark.parametrize("d,message", [
     ({"lamda": 1.0}, "unknown config key 'lamda'; allowed keys: dataset, "),
     ({"p": 0.5}, "config key 'p' must be >= 1 (got 0.5)"),
-    ({"penalty": "foo"}, "config key 'penalty' must be one of none, syn, total, balance (got 'foo')"),
+    ({"penalty": "foo"}, "config key 'penalty' must be one of none, syn, total, balance, energy_paper, "
+                          "energy_lemaire2022, energy_loihi, energy_spinnaker, energy_spinnaker2 (got 'foo')"),
     ({"dataset": "mnist"}, "config key 'dataset' must be one of digits, fashion_mnist, cifar10, cifar100"),
     ({"model": "vgg16"}, "config key 'model' must be one of cnn7, "),
     ({"optimizer": "rmsprop"}, "config key 'optimizer' must be one of adam, msgd"),

@@ -1,4 +1,4 @@
-"""pipeline/meter.py on networks built with our layers, spikingjelly, snntorch and sinabs:
+"""pipeline/anysnn.py on networks built with our layers, spikingjelly, snntorch and sinabs:
 ψ through each library's own layers equals a brute-force count; E_SNN sums ψ·s over every step
 and example; Ω_syn = E_SNN / E_AC (Theorem 3.4) for T = 1 and T > 1; the penalty's gradient
 reaches the peer's surrogate; bad input is refused in one line."""
@@ -12,7 +12,8 @@ pytest.importorskip("sinabs")  # a peer: requirements-peers.txt
 
 from meter_nets import CASES, brute_psi, jelly_case, raw_spikes, sinabs_case  # noqa: E402
 from pipeline.adapters import find_adapter, spiking_layers  # noqa: E402
-from pipeline.meter import CostModel, SynapticEnergy, derive_psi  # noqa: E402
+from pipeline.anysnn import SynapticEnergy  # noqa: E402
+from pipeline.synapses import trace_synapses  # noqa: E402
 
 BATCH = 4
 
@@ -30,7 +31,7 @@ def test_every_library_is_recognised(case):
 
 
 def test_psi_through_the_libraries_layers_equals_brute_force(case):
-    psi = derive_psi(case.model, case.input_shape, "exact")
+    psi = trace_synapses(case.model, case.input_shape, "exact").psi
     assert set(psi) == set(case.brute)
     for name, expected in case.brute.items():
         torch.testing.assert_close(psi[name], expected, rtol=0, atol=0, msg=name)
@@ -102,25 +103,22 @@ def test_penalty_gradient_reaches_the_peer_surrogate(case):
     torch.testing.assert_close(ours, reference)
 
 
-def test_first_layer_macs_and_memory_terms():
+@pytest.mark.parametrize("convention", ["exact", "padded"])
+def test_first_layer_macs_at_every_step(convention):
     case = jelly_case(2)
-    cost = CostModel(mac_pj=4.6, weight_read_pj=5.0, spike_io_pj=1.0)
-    meter = SynapticEnergy(case.model, case.input_shape, cost)
+    meter = SynapticEnergy(case.model, case.input_shape, convention=convention)
     with meter:
         case.run(case.make_input(BATCH))
         r = meter.report()
-    # conv 1→4, k3 p1 on 8×8: real taps 4 · 1 · (3·8 − 2)² = 4·22² per image, presented at both steps
-    assert r["dense_macs"] == 2 * 4 * 22 ** 2
-    assert r["energy_pj"] == pytest.approx(5.9 * r["synaptic_events"] + r["spikes"] + 4.6 * r["dense_macs"])
-    paper = SynapticEnergy(case.model, case.input_shape)
-    with paper:
-        case.run(case.make_input(BATCH))
-        assert paper.report()["dense_macs"] == 0.0
+    # conv 1→4, k3 p1 on 8×8, the image presented at both steps: real taps 4 · 1 · (3·8 − 2)² per image,
+    # or with the padded taps 4 · 1 · 9 · 8 · 8
+    assert r["dense_macs"] == 2 * 4 * (22 ** 2 if convention == "exact" else 9 * 64)
+    assert r["energy_pj"] == pytest.approx(0.9 * r["synaptic_events"]) and r["constant_pj"] == 0  # the paper's metric
 
 
 def test_padded_convention_counts_padded_taps():
     case = jelly_case(1)
-    exact, padded = derive_psi(case.model, case.input_shape, "exact"), derive_psi(case.model, case.input_shape)
+    exact, padded = (trace_synapses(case.model, case.input_shape, c).psi for c in ("exact", "padded"))
     conv = case.model[3]  # 4→6, k3 p1 on 8×8: every output reads 9 taps per input channel
     assert float(padded["2"].sum()) == 6 * 4 * 9 * 8 * 8
     assert float(exact["2"].sum()) == 6 * 4 * 22 ** 2 < float(padded["2"].sum())

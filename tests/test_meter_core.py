@@ -1,10 +1,10 @@
-"""pipeline/meter.py without any peer library: bad input is refused in one line (a ValueError)
-before any work, and the general ψ probe agrees with pipeline.synapses on the paper's models."""
+"""pipeline/anysnn.py without any peer library: bad input is refused in one line (a ValueError)
+before any work."""
 import pytest
 import torch
 from torch import nn
 
-from pipeline.meter import MeterError, SynapticEnergy, derive_psi
+from pipeline.anysnn import MeterError, SynapticEnergy
 from pipeline.neuron import Neuron, Spike
 
 
@@ -56,16 +56,3 @@ def test_layer_that_cannot_be_counted_is_refused_by_name():
     model = nn.Sequential(nn.Linear(3, 4), Spike(), nn.Tanh(), nn.Linear(4, 2))
     _one_line_error(lambda: SynapticEnergy(model, (1, 3)), r"layer '2' \(Tanh\)")
 
-
-@pytest.mark.parametrize("name", ["cnn7", "vgg11", "resnet18"])
-@pytest.mark.parametrize("convention", ["padded", "exact"])
-def test_derive_psi_agrees_with_the_pipelines_synapse_counts(name, convention):
-    """The general probe gives the pipeline's own ψ on the paper's models (pipeline.synapses)."""
-    from pipeline.models import create_model
-    from pipeline.synapses import synapse_counts
-
-    model = create_model(name, in_channels=1, input_size=32, num_classes=10, width=0.0625, psi=None)
-    ours, pipeline = derive_psi(model, (1, 1, 32, 32), convention), synapse_counts(model, (1, 32, 32), convention)
-    assert list(ours) == list(pipeline)
-    for layer_name in ours:
-        torch.testing.assert_close(ours[layer_name], pipeline[layer_name], rtol=0, atol=0)

@@ -64,7 +64,7 @@ def test_zero_padding_is_the_padded_convention(x):
 def test_neurobench_acs_and_macs(x):
     torch.manual_seed(1)
     net = jelly_net("max")
-    ours = ours_counts(net, SHAPE, x, "exact", mac_pj=4.6)
+    ours = ours_counts(net, SHAPE, x, "exact")
     jelly, nb = spikingjelly_counts(net, x, B), neurobench_counts(net, x, B)
     assert nb["Effective_ACs"] == pytest.approx(jelly["total"])  # binary inputs, real taps, no bias
     # the first layer: NeuroBench's MACs = non-zero pixels × weights = our dense MACs (no zero pixel)
@@ -92,7 +92,7 @@ def test_sinabs_hooks_and_multiplicity():
     torch.manual_seed(3)
     net = sinabs_net(T)
     xs = (torch.rand(B, 1, 1, 8, 8) * 6).expand(B, T, 1, 8, 8).reshape(B * T, 1, 8, 8)
-    ours = ours_counts(net, (T, 1, 8, 8), xs, "exact", mac_pj=4.6)
+    ours = ours_counts(net, (T, 1, 8, 8), xs, "exact")
     sin, nb = sinabs_counts(net, xs, T), neurobench_counts(net, xs, B)
     s = {}
     handle = net[1].register_forward_hook(lambda m, i, o: s.setdefault("s", o))

@@ -4,10 +4,11 @@ import itertools
 import pytest
 import torch
 
+from pipeline.config import RunConfig
 from pipeline.energy import E_AC_PJ, ActivityMeter, energy_pj, flops
 from pipeline.models import create_model
 from pipeline.neuron import Spike, neurons, spike_fn, surrogate_grad
-from pipeline.penalties import batch_penalty, omega, omega_all_firing
+from pipeline.penalties import batch_penalty, check_penalty, omega, omega_all_firing
 
 
 def random_layers(seed=0, n=5):
@@ -84,12 +85,14 @@ def test_remark_3_5_gradient(p):
     torch.testing.assert_close(u.grad, expected)
 
 
-def test_bad_penalty_input():
+def test_bad_penalty_input_is_refused_where_it_enters():
     psi = [torch.ones(2)]
     with pytest.raises(ValueError, match="unknown penalty 'l1'; allowed: syn, total, balance"):
-        omega([torch.ones(1, 2)], psi, "l1", 1)
+        check_penalty("l1", 1)
     with pytest.raises(ValueError, match=r"p must be >= 1 \(got 0.5\)"):
         omega_all_firing(psi, "syn", 0.5)
+    with pytest.raises(ValueError, match="config key 'penalty' must be one of none, syn, total, balance"):
+        RunConfig(penalty="l1")
 
 
 def test_meter_streams_what_one_big_batch_gives():

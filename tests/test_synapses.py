@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from pipeline.neuron import Spike
-from pipeline.synapses import synapse_counts
+from pipeline.synapses import Synapses, synapse_counts, trace_synapses
 
 
 def out_size(n: int, k: int, s: int, p: int, d: int) -> int:
@@ -121,11 +121,28 @@ class ResidualBlock(nn.Module):
 
 @pytest.mark.parametrize("convention", ["padded", "exact"])
 def test_spike_feeding_two_branches_counts_both(convention):
-    psi = synapse_counts(ResidualBlock(), (1, 7, 7), convention)
-    expected = (brute_conv_psi((2, 7, 7), 3, 3, 2, 1, 1, 1, convention)
-                + brute_conv_psi((2, 7, 7), 3, 1, 2, 0, 1, 1, convention))
-    assert torch.equal(psi["a"].double(), expected)
-    assert torch.equal(psi["b"].double(), brute_conv_psi((3, 4, 4), 3, 3, 1, 1, 1, 1, convention))
+    wiring = trace_synapses(ResidualBlock(), (1, 1, 7, 7), convention)
+    main = brute_conv_psi((2, 7, 7), 3, 3, 2, 1, 1, 1, convention)
+    shortcut = brute_conv_psi((2, 7, 7), 3, 1, 2, 0, 1, 1, convention)
+    assert list(wiring.fanout["a"]) == ["main", "shortcut"]  # ψ_{l→j}: one per conv the layer drives
+    assert torch.equal(wiring.fanout["a"]["main"].double(), main)
+    assert torch.equal(wiring.fanout["a"]["shortcut"].double(), shortcut)
+    assert torch.equal(wiring.psi["a"].double(), main + shortcut)
+    assert torch.equal(wiring.psi["b"].double(), brute_conv_psi((3, 4, 4), 3, 3, 1, 1, 1, 1, convention))
+
+
+def test_each_conv_and_linear_is_described_per_step_and_example():
+    """The sizes the cost models price: inputs and outputs of one sample, weights, biases, MACs."""
+    net = Net((2, 8, 8), 3, 3, 2, 1, 1, 1, 0)
+    net.fc = nn.Linear(net.fc.in_features, 5, bias=True)
+    found = trace_synapses(net, (4, 1, 8, 8), "exact").synapses  # a batch of 4: still per example
+    assert list(found) == ["stem", "conv", "fc"]
+    assert found["stem"] == Synapses("conv", False, 64, 2 * 64, 2 * 9, 0, 2 * 22 ** 2)  # reads the image
+    assert found["conv"] == Synapses("conv", True, 2 * 64, 3 * 16, 3 * 2 * 9, 0,
+                                     float(brute_conv_psi((2, 8, 8), 3, 3, 2, 1, 1, 1, "exact").sum()))
+    assert found["fc"] == Synapses("linear", True, 48, 5, 5 * 48, 5, 5 * 48)
+    padded = trace_synapses(net, (1, 1, 8, 8), "padded").synapses
+    assert padded["stem"].macs == 2 * 9 * 64 and padded["conv"].macs == 3 * 2 * 9 * 16
 
 
 def test_psi_does_not_depend_on_weights_or_mode():
@@ -141,8 +158,8 @@ def test_psi_does_not_depend_on_weights_or_mode():
 
 
 def test_unsupported_layer_is_named():
-    net = nn.Sequential(nn.Conv2d(1, 2, 3), Spike(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(2, 2))
-    with pytest.raises(ValueError, match=r"layer '2' \(MaxPool2d\)"):
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), Spike(), nn.Tanh(), nn.Flatten(), nn.Linear(32, 2))
+    with pytest.raises(ValueError, match=r"layer '2' \(Tanh\)"):
         synapse_counts(net, (1, 6, 6))
 
 
