@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pipeline.config import RunConfig
+from pipeline.cost_models import COST_MODELS
+from pipeline.run_energy import energy_by_cost_model, run_wiring
 from pipeline.runs.params import setting_config
 from pipeline.runs.store import run_id
 
-__all__ = ["Conversions", "Plan", "ann2snn_plan", "baseline_energy", "chain_levels", "choose_baseline", "common_keys", "describe",
+__all__ = ["Conversions", "Plan", "ann2snn_plan", "baseline_energy", "chain_levels", "cost_model_energies", "choose_baseline", "common_keys", "describe",
            "diverged_baselines", "grid_plan", "grid_references", "method", "penalty_plan", "point_row", "selected", "split_path",
            "tune_wd_plan", "warn_skipped"]
 
@@ -201,9 +203,25 @@ def chain_levels(plan: Conversions) -> list[Plan]:
     return levels
 
 
+def cost_model_energies(cfg: RunConfig, metrics: dict, converted: bool = False) -> dict[str, float]:
+    """`energy_pj_<cost model>` of a run under every registered cost model but the paper's (that one is
+    `energy_pj`), from its per-layer counts (`run_energy.energy_by_cost_model`); NaN where the counts cannot
+    say it: a spiking layer that drives several conv/FC layers (a residual block) has one event count for
+    synapses of different prices. Nothing without per-layer counts."""
+    if "energy_pj_layers" not in metrics:
+        return {}
+    wiring = run_wiring(cfg.to_dict(), converted)
+    names = [name for name in COST_MODELS if name != "paper"]
+    if any(len(drives) > 1 for drives in wiring.fanout.values()):
+        return {f"energy_pj_{name}": math.nan for name in names}
+    energies = energy_by_cost_model(metrics, wiring)
+    return {f"energy_pj_{name}": energies[name]["energy_pj"] for name in names}
+
+
 def point_row(setting: str, cfg: RunConfig, metrics: dict, baseline_pj: float, *,
               curve: str | None = None, T: int = 1) -> dict[str, Any]:
-    """One row of the trade-off/grid tables: what was run and what it measured.
+    """One row of the trade-off/grid tables: what was run and what it measured, its energy also under
+    every cost model (`cost_model_energies`).
 
     The energy ratio E_SNN / E_baseline is computed here and nowhere else (NaN when the baseline
     spent no energy or is NaN, e.g. it diverged: such points are dropped from the scores and counted).
@@ -219,4 +237,5 @@ def point_row(setting: str, cfg: RunConfig, metrics: dict, baseline_pj: float, *
         "dead_rate": metrics["dead_rate"], "diverged": bool(metrics.get("diverged", False)),
         "epoch_seconds": metrics.get("epoch_seconds"), "run_id": run_id(cfg),
         **{k: metrics[k] for k in _CONVERSION_KEYS if k in metrics},
+        **cost_model_energies(cfg, metrics, converted=curve == "ann2snn"),
     }
