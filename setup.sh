@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install everything into .venv at the repository root (reruns only add what is missing),
-# then run the given command, if any, with .venv's programs first on PATH:
+# Install everything into .venv at the repository root (reruns only add what is missing), and, as root where
+# apt-get is, the Debian packages named below; then run the given command, if any, with .venv's programs first
+# on PATH:
 #   ./setup.sh dvc repro          the pipeline
 #   ./setup.sh test [ARGS]        also installs what the tests need, then runs python -m pytest ARGS
 set -euo pipefail
@@ -13,7 +14,15 @@ pip_install() {
     exit 1
   fi
 }
+apt_install() {  # apt_install PACKAGE WHAT-HAPPENS-WITHOUT-IT: quietly, as root where apt-get is; a warning if it fails
+  [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null || return 0
+  { apt-get update -qq && apt-get install -y -qq "$1"; } > ".venv/apt-$1.log" 2>&1 \
+    || echo "warning: apt-get install $1 failed (.venv/apt-$1.log); $2" >&2
+}
 pip_install -r requirements.txt -e .
+# Fashion-MNIST's four original IDX files, read there by pipeline/data.py (docs/fashion-mnist.md).
+[ -d /usr/share/datasets/fashion-mnist ] \
+  || apt_install dataset-fashion-mnist "Fashion-MNIST runs need its files in data/FashionMNIST/raw/ or a network"
 if [ "${1:-}" = test ]; then
   shift
   # the peer SNN libraries the meter is tested against (requirements-peers.txt); neurobench without its data-set
@@ -31,10 +40,7 @@ if [ "${1:-}" = test ]; then
     cp plots/package-lock.json plots/node_modules/.installed-lock.json
   fi
   # Chromium: tests/test_plots_browser.py renders the dvc plots pages in it (skipped, saying why, without it).
-  if ! command -v chromium > /dev/null && [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
-    { apt-get update -qq && apt-get install -y -qq chromium; } > .venv/apt.log 2>&1 \
-      || echo "warning: apt-get install chromium failed (.venv/apt.log); the browser tests will skip" >&2
-  fi
+  command -v chromium > /dev/null || apt_install chromium "the browser tests will skip"
   set -- python -m pytest "$@"
 fi
 [ $# -eq 0 ] || PATH="$PWD/.venv/bin:$PATH" exec "$@"

@@ -4,13 +4,22 @@ Every dataset is held in memory as a uint8 tensor [N, C, 32, 32]; a sample is
 RandAugment'ed (training only, torch RNG) and normalized per dataset when it is
 read. Fashion-MNIST is zero-padded from 28×28 to 32×32 once at load time.
 
+Fashion-MNIST's four IDX files are each read from the first place that has it:
+`<data_dir>/FashionMNIST/raw/` (torchvision's layout, unzipped or `.gz`), then
+Debian's package `dataset-fashion-mnist` (`./setup.sh` installs it), else they
+are downloaded by torchvision when `download` is true. Whatever the source, the
+SHA-256 of each decompressed file must be the original's (docs/fashion-mnist.md).
+
 `digits` is the embedded offline default: scikit-learn's 1,797 handwritten 8×8
 digits, upsampled to 28×28 and padded to 32×32 like Fashion-MNIST.
 """
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import random
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -28,6 +37,8 @@ __all__ = [
     "DATASETS",
     "DataError",
     "DatasetInfo",
+    "FASHION_MNIST_SHA256",
+    "FASHION_MNIST_SYSTEM_DIR",
     "INFO",
     "ImageDataset",
     "Datasets",
@@ -63,7 +74,8 @@ INFO: dict[str, DatasetInfo] = {
     "digits": DatasetInfo(1, 32, 10, (1257, 180, 360), (0.2337,), (0.3121,), "it ships with scikit-learn"),
     "fashion_mnist": DatasetInfo(
         1, 32, 10, (54000, 6000, 10000), (0.2860,), (0.3530,),
-        "run once online, or copy the four unzipped IDX files to FashionMNIST/raw/ in it",
+        "install it with `apt-get install dataset-fashion-mnist` (./setup.sh does, as root), "
+        "copy the four IDX files (.gz or not) to FashionMNIST/raw/ in the data directory, or run once online",
     ),
     "cifar10": DatasetInfo(
         3, 32, 10, (45000, 5000, 10000), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
@@ -127,27 +139,82 @@ def _remove_leftovers(created: list[Path]) -> None:
             pass
 
 
-def _load_torchvision(name: str, root: Path, train: bool, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Official train or test set through torchvision's own readers, as uint8 [N, C, 32, 32]."""
+def _torchvision_dataset(name: str, root: Path, train: bool, download: bool) -> tvd.VisionDataset:
+    """torchvision's dataset `name` in `root`, downloaded first if missing and allowed; a failed
+    download leaves nothing it created behind."""
     cls = _TORCHVISION[name]
     new = [p for p in _download_paths(cls, root) if not p.exists()]
     try:
         try:
-            ds = cls(str(root), train=train, download=False)
+            return cls(str(root), train=train, download=False)
         except RuntimeError:  # torchvision: "Dataset not found (or corrupted)"
             if not download:
                 raise
-            ds = cls(str(root), train=train, download=True)
+            return cls(str(root), train=train, download=True)
     except Exception as e:  # noqa: BLE001 - any reader/network failure becomes the one-line DataError
         _remove_leftovers(new)
         raise DataError(
             f"dataset '{name}' not found or unreadable in {root} ({one_line(e)}); {INFO[name].fix}"
         ) from None
-    if name == "fashion_mnist":
-        x = F.pad(torch.as_tensor(ds.data)[:, None], (2, 2, 2, 2))  # zero-pad 28×28 → 32×32
-    else:
-        x = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))  # HWC → CHW
+
+
+def _load_cifar(name: str, root: Path, train: bool, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Official CIFAR train or test set through torchvision's own readers, as uint8 [N, 3, 32, 32]."""
+    ds = _torchvision_dataset(name, root, train, download)
+    x = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))  # HWC → CHW
     return x, torch.as_tensor(ds.targets, dtype=torch.long)
+
+
+# SHA-256 of the decompressed IDX files: the same for torchvision's download (whose .gz md5s it checks)
+# and for Debian's re-gzipped copies (whose .gz files differ). docs/fashion-mnist.md says how they were taken.
+FASHION_MNIST_SHA256 = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist (.gz files)
+
+
+def _fashion_mnist_path(file: str, root: Path, download: bool) -> Path:
+    """Where Fashion-MNIST's `file` is read from: the data directory, Debian's package, or a download."""
+    raw = root / tvd.FashionMNIST.__name__ / "raw"
+    places = (raw / file, raw / f"{file}.gz", FASHION_MNIST_SYSTEM_DIR / f"{file}.gz")
+    found = next((p for p in places if p.is_file()), None)
+    if found is not None:
+        return found
+    if not download:
+        raise DataError(f"Fashion-MNIST file {file} is in neither {raw} nor {FASHION_MNIST_SYSTEM_DIR}; "
+                        f"{INFO['fashion_mnist'].fix}")
+    _torchvision_dataset("fashion_mnist", root, True, True)  # all four files, unzipped, into raw/
+    return raw / file
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """The array in IDX file `path` (gzipped if it ends in .gz), once its content's SHA-256 is the original's."""
+    file = path.name.removesuffix(".gz")
+    fix = ("reinstall it: apt-get install --reinstall dataset-fashion-mnist" if path.parent == FASHION_MNIST_SYSTEM_DIR
+           else f"delete it, and it is read from {FASHION_MNIST_SYSTEM_DIR} or downloaded again")
+    try:
+        data = path.read_bytes()
+        data = gzip.decompress(data) if path.suffix == ".gz" else data
+    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError; a truncated .gz an EOFError
+        raise DataError(f"Fashion-MNIST file {path} is unreadable ({one_line(e)}); {fix}") from None
+    digest, original = hashlib.sha256(data).hexdigest(), FASHION_MNIST_SHA256[file]
+    if digest != original:
+        raise DataError(f"Fashion-MNIST file {path} is damaged: the SHA-256 of its content begins {digest[:16]}, "
+                        f"the original's {original[:16]}; {fix}")
+    ndim = data[3]  # header: 0, 0, dtype (0x08 = uint8), ndim; then ndim big-endian uint32 sizes
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _load_fashion_mnist(root: Path, prefix: str, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fashion-MNIST's training (`prefix` train) or test (t10k) set as uint8 [N, 1, 32, 32] and labels."""
+    images, labels = (_read_idx(_fashion_mnist_path(f"{prefix}-{kind}", root, download))
+                      for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"))
+    x = F.pad(torch.from_numpy(images.copy())[:, None], (2, 2, 2, 2))  # zero-pad 28×28 → 32×32
+    return x, torch.from_numpy(labels.astype(np.int64))
 
 
 def make_split(dataset: str, seed: int, pool: int) -> dict:
@@ -236,9 +303,12 @@ def load_datasets(
     if dataset == "digits":
         x, y = _load_digits()
         xt, yt = x, y
+    elif dataset == "fashion_mnist":
+        x, y = _load_fashion_mnist(Path(data_dir), "train", download)
+        xt, yt = _load_fashion_mnist(Path(data_dir), "t10k", download)
     else:
-        x, y = _load_torchvision(dataset, Path(data_dir), True, download)
-        xt, yt = _load_torchvision(dataset, Path(data_dir), False, download)
+        x, y = _load_cifar(dataset, Path(data_dir), True, download)
+        xt, yt = _load_cifar(dataset, Path(data_dir), False, download)
     split = _resolve_split(dataset, split_seed, len(y), None if split_file is None else Path(split_file))
     train_idx = torch.tensor(split["train"][:limit_train], dtype=torch.long)
     val_idx = torch.tensor(split["val"], dtype=torch.long)

@@ -1,15 +1,20 @@
-"""Datasets, splits and transforms: digits in memory, torchvision files written in their own formats."""
+"""Datasets, splits and transforms: digits in memory, tiny files written in their own formats, the installed
+Fashion-MNIST where it is."""
+import functools
+import gzip
 import hashlib
+import http.server
 import json
 import pickle
+import threading
 
 import numpy as np
 import pytest
 import torch
 from torchvision import datasets as tvd
 
-from pipeline.data import (DATASETS, INFO, DataError, load_datasets, load_split, make_loaders, make_split,
-                           save_split)
+from pipeline.data import (DATASETS, FASHION_MNIST_SHA256, FASHION_MNIST_SYSTEM_DIR, INFO, DataError, load_datasets,
+                           load_split, make_loaders, make_split, save_split)
 
 
 def test_registry_names_every_dataset():
@@ -86,37 +91,151 @@ def test_loaders_shuffle_from_the_generator_only():
     assert torch.equal(a, first_labels(0))
 
 
-# --- torchvision's on-disk formats, written tiny -------------------------------------------------
+# --- Fashion-MNIST: tiny IDX files (gzipped or not) where the loader looks, with their checksums declared ----
 
-def _write_idx(path, array: np.ndarray) -> None:
+FMNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                "t10k-labels-idx1-ubyte")
+
+
+def _idx(array: np.ndarray) -> bytes:
     """IDX (big-endian header: 0, 0, dtype 0x08 = uint8, ndim; then the dims; then the bytes)."""
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
+    return header + array.astype(np.uint8).tobytes()
 
 
-def _fashion_mnist(root, n_train=20, n_test=5):
-    raw = root / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True)
+def _tiny_fashion_mnist(n_train=20, n_test=5) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    images = {}
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        images[prefix] = rng.integers(1, 256, (n, 28, 28))
-        _write_idx(raw / f"{prefix}-images-idx3-ubyte", images[prefix])
-        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n))
-    return images
+    return {"train-images-idx3-ubyte": rng.integers(1, 256, (n_train, 28, 28)),
+            "train-labels-idx1-ubyte": rng.integers(0, 10, n_train),
+            "t10k-images-idx3-ubyte": rng.integers(1, 256, (n_test, 28, 28)),
+            "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test)}
 
 
-def test_fashion_mnist_from_idx_files_is_padded_to_32(tmp_path):
-    images = _fashion_mnist(tmp_path)
-    train, val, test, split = load_datasets("fashion_mnist", tmp_path, download=False,
+@pytest.fixture
+def fmnist(tmp_path, monkeypatch, no_fashion_mnist_package):
+    """Writes the tiny Fashion-MNIST files into a folder (`.gz` if asked) with their SHA-256 declared as the
+    originals'; the system folder (Debian's package) is a fresh empty one, `fmnist.system`."""
+    arrays = _tiny_fashion_mnist()
+    for file, array in arrays.items():
+        monkeypatch.setitem(FASHION_MNIST_SHA256, file, hashlib.sha256(_idx(array)).hexdigest())
+
+    def write(folder, gz=False):
+        folder.mkdir(parents=True, exist_ok=True)
+        for file, array in arrays.items():
+            data = _idx(array)
+            (folder / (file + ".gz" if gz else file)).write_bytes(gzip.compress(data) if gz else data)
+        return arrays
+
+    write.system = no_fashion_mnist_package
+    return write
+
+
+@pytest.mark.parametrize("place", ["data_dir", "data_dir_gz", "system"])
+def test_fashion_mnist_from_each_place_is_padded_to_32(tmp_path, fmnist, place):
+    folder = fmnist.system if place == "system" else tmp_path / "data" / "FashionMNIST" / "raw"
+    arrays = fmnist(folder, gz=place != "data_dir")
+    train, val, test, split = load_datasets("fashion_mnist", tmp_path / "data", download=False, randaugment=False,
                                             split_file=tmp_path / "split.json")
     assert (len(train), len(val), len(test)) == (18, 2, 5)
     assert split["pool"] == 20
     idx = split["train"][0]
     x = train.images[0, 0]
     assert x.shape == (32, 32) and x[:2].max() == 0 and x[:, 30:].max() == 0
-    assert np.array_equal(x[2:30, 2:30].numpy(), images["train"][idx])
+    assert np.array_equal(x[2:30, 2:30].numpy(), arrays["train-images-idx3-ubyte"][idx])
+    assert torch.equal(test.labels, torch.as_tensor(arrays["t10k-labels-idx1-ubyte"]))
     assert train[0][0].shape == (1, 32, 32)
+
+
+def test_fashion_mnist_data_dir_comes_before_the_package(tmp_path, fmnist):
+    fmnist(tmp_path / "FashionMNIST" / "raw")
+    for file in FMNIST_FILES:
+        (fmnist.system / f"{file}.gz").write_bytes(b"never read")
+    assert len(load_datasets("fashion_mnist", tmp_path, download=False).test) == 5
+
+
+def _one_line_error(data_dir) -> str:
+    with pytest.raises(DataError) as e:
+        load_datasets("fashion_mnist", data_dir, download=False)
+    assert "\n" not in str(e.value)
+    return str(e.value)
+
+
+@pytest.mark.parametrize("place", ["data_dir", "system"])
+def test_damaged_fashion_mnist_file_names_it_the_checksums_and_the_fix(tmp_path, fmnist, place):
+    folder = fmnist.system if place == "system" else tmp_path / "FashionMNIST" / "raw"
+    fmnist(folder, gz=True)
+    damaged = folder / "t10k-images-idx3-ubyte.gz"
+    data = bytearray(gzip.decompress(damaged.read_bytes()))
+    data[100] ^= 1
+    damaged.write_bytes(gzip.compress(bytes(data)))
+    msg = _one_line_error(tmp_path)
+    actual, original = hashlib.sha256(data).hexdigest(), FASHION_MNIST_SHA256["t10k-images-idx3-ubyte"]
+    assert f"Fashion-MNIST file {damaged} is damaged" in msg
+    assert f"SHA-256 of its content begins {actual[:16]}, the original's {original[:16]}" in msg
+    fix = "apt-get install --reinstall dataset-fashion-mnist" if place == "system" else "delete it"
+    assert fix in msg
+
+
+def test_truncated_gzip_is_unreadable_naming_the_file(tmp_path, fmnist):
+    fmnist(fmnist.system, gz=True)
+    truncated = fmnist.system / "train-labels-idx1-ubyte.gz"
+    truncated.write_bytes(truncated.read_bytes()[:-10])
+    assert f"Fashion-MNIST file {truncated} is unreadable" in _one_line_error(tmp_path)
+
+
+def test_missing_fashion_mnist_file_names_it_the_places_and_the_fix(tmp_path, fmnist):
+    raw = tmp_path / "FashionMNIST" / "raw"
+    fmnist(raw)
+    (raw / "t10k-labels-idx1-ubyte").unlink()
+    msg = _one_line_error(tmp_path)
+    assert f"Fashion-MNIST file t10k-labels-idx1-ubyte is in neither {raw} nor {fmnist.system}" in msg
+    assert "apt-get install dataset-fashion-mnist" in msg and "run once online" in msg
+
+
+def test_fashion_mnist_is_downloaded_when_missing(tmp_path, fmnist, monkeypatch):
+    """torchvision's own download (its .gz md5 check included), from a server on this machine."""
+    served = tmp_path / "served"
+    fmnist(served, gz=True)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        monkeypatch.setattr(tvd.FashionMNIST, "mirrors", [f"http://127.0.0.1:{server.server_address[1]}/"])
+        monkeypatch.setattr(tvd.FashionMNIST, "resources",
+                            [(f"{file}.gz", _md5(served / f"{file}.gz")) for file in FMNIST_FILES])
+        train, val, test, _ = load_datasets("fashion_mnist", tmp_path / "data", download=True)
+        server.shutdown()
+    assert (len(train), len(val), len(test)) == (18, 2, 5)
+    assert {p.name for p in (tmp_path / "data" / "FashionMNIST" / "raw").iterdir()} >= set(FMNIST_FILES)
+
+
+# --- the real Fashion-MNIST, where Debian's dataset-fashion-mnist is installed (./setup.sh installs it) --------
+
+@pytest.fixture(scope="module")
+def real_fmnist(tmp_path_factory):
+    if not all((FASHION_MNIST_SYSTEM_DIR / f"{file}.gz").is_file() for file in FMNIST_FILES):
+        pytest.skip(f"Fashion-MNIST is not installed in {FASHION_MNIST_SYSTEM_DIR} (apt-get install "
+                    "dataset-fashion-mnist)")
+    return load_datasets("fashion_mnist", tmp_path_factory.mktemp("empty"), download=False, randaugment=False)
+
+
+def test_installed_fashion_mnist_has_the_papers_split_and_the_original_labels(real_fmnist):
+    train, val, test, split = real_fmnist
+    assert (len(train), len(val), len(test)) == INFO["fashion_mnist"].sizes == (54000, 6000, 10000)
+    assert train.images.shape == (54000, 1, 32, 32) and train.images.dtype == torch.uint8
+    assert train.images[:, :, :2].max() == 0 and train.images[:, :, :, 30:].max() == 0  # padding
+    assert test.labels[:10].tolist() == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]
+    assert torch.bincount(test.labels).tolist() == [1000] * 10
+    assert torch.bincount(torch.cat([train.labels, val.labels])).tolist() == [6000] * 10
+    assert split == make_split("fashion_mnist", 0, 60000)
+
+
+def test_installed_fashion_mnist_split_is_seeded(real_fmnist, tmp_path):
+    again = load_datasets("fashion_mnist", tmp_path, download=False, randaugment=False)
+    assert again.split == real_fmnist.split
+    assert torch.equal(again.val.images, real_fmnist.val.images)
+    assert torch.equal(again.train.labels, real_fmnist.train.labels)
+    assert make_split("fashion_mnist", 1, 60000)["val"] != real_fmnist.split["val"]
 
 
 def _md5(path) -> str:
@@ -169,7 +288,7 @@ def test_corrupt_cifar_fails_integrity_check(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["fashion_mnist", "cifar10", "cifar100"])
-def test_missing_dataset_is_one_line_naming_the_directory(tmp_path, name):
+def test_missing_dataset_is_one_line_naming_the_directory(tmp_path, name, no_fashion_mnist_package):
     with pytest.raises(DataError) as e:
         load_datasets(name, tmp_path / "nothing", download=False)
     msg = str(e.value)

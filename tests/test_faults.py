@@ -278,7 +278,7 @@ def test_unwritable_paths_are_one_line_before_training(tmp_path, capsys, where, 
         assert "split file directory /proc/no_such_dir" in err and sorted(os.listdir(out)) == [LOCK]
 
 
-def test_offline_fashion_mnist_leaves_no_empty_folders(tmp_path, capsys, monkeypatch):
+def test_offline_fashion_mnist_leaves_no_empty_folders(tmp_path, capsys, monkeypatch, no_fashion_mnist_package):
     import torchvision.datasets.mnist as mnist
 
     def offline(*args, **kwargs):

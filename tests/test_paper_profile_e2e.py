@@ -7,9 +7,10 @@ normalisation, RandAugment, CNN7, VGG11 and ResNet18, p ∈ {1, 2} — shrunk by
 (which win over the profile) to one epoch, a handful of runs per stage and width 1/16, every stage
 training through compute.backend=ray on a local Ray instance the stages start and stop themselves.
 
-torchvision checks each CIFAR batch against the md5 of the official archive. The check keeps running:
-a sitecustomize.py, first on the PYTHONPATH of the dvc process (and so of the stages and their Ray
-workers), declares the md5s of the files written here when torchvision.datasets.cifar is imported.
+torchvision checks each CIFAR batch against the md5 of the official archive, and pipeline.data each
+Fashion-MNIST file against the SHA-256 of the original. The checks keep running: a sitecustomize.py, first
+on the PYTHONPATH of the dvc process (and so of the stages and their Ray workers), declares the checksums
+of the files written here when torchvision.datasets.cifar and pipeline.data are imported.
 """
 import hashlib
 import json
@@ -48,13 +49,15 @@ def _write_idx(path: Path, array: np.ndarray) -> None:
     path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
-def write_fashion_mnist(root: Path, rng) -> None:
+def write_fashion_mnist(root: Path, rng) -> dict[str, str]:
+    """The four IDX files in torchvision's layout; their SHA-256s by file name."""
     raw = root / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
     for prefix, n in (("train", N_TRAIN), ("t10k", N_TEST)):
         images, labels = _images(rng, n, (28, 28), 10)
         _write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
         _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.array(labels))
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in raw.iterdir()}
 
 
 def _md5(path: Path) -> str:
@@ -79,24 +82,33 @@ def write_cifar(root: Path, rng, cls) -> dict:
     return md5
 
 
-SITECUSTOMIZE = '''"""Test fixture: torchvision's CIFAR classes declare the md5s of the tiny files the test wrote."""
+SITECUSTOMIZE = '''"""Test fixture: torchvision's CIFAR classes and pipeline.data declare the checksums of the tiny
+files the test wrote."""
 import importlib.abc
 import importlib.machinery
 import sys
 
 MD5 = {md5!r}
+SHA256 = {sha256!r}
 
 
-def _declare(module):
+def _declare_cifar(module):
     for name, sums in MD5.items():
         cls = getattr(module, name)
         cls.train_list, cls.test_list = sums["train_list"], sums["test_list"]
         cls.meta = {{**cls.meta, "md5": sums["meta"]}}
 
 
+def _declare_fashion_mnist(module):
+    module.FASHION_MNIST_SHA256.update(SHA256)
+
+
+DECLARE = {{"torchvision.datasets.cifar": _declare_cifar, "pipeline.data": _declare_fashion_mnist}}
+
+
 class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path, target=None):
-        if fullname != "torchvision.datasets.cifar":
+        if fullname not in DECLARE:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
@@ -105,7 +117,7 @@ class _Finder(importlib.abc.MetaPathFinder):
 
         def exec_and_declare(module):
             exec_module(module)
-            _declare(module)
+            DECLARE[fullname](module)
 
         spec.loader.exec_module = exec_and_declare
         return spec
@@ -156,11 +168,11 @@ def test_paper_profile_in_miniature_on_ray(tmp_path, monkeypatch):
 
     rng = np.random.default_rng(0)
     data = repo / "data"  # the paper profile's data.data_dir (git-ignored)
-    write_fashion_mnist(data, rng)
+    sha256 = write_fashion_mnist(data, rng)
     md5 = {cls.__name__: write_cifar(data, rng, cls) for cls in (tvd.CIFAR10, tvd.CIFAR100)}
     site = tmp_path / "site"
     site.mkdir()
-    (site / "sitecustomize.py").write_text(SITECUSTOMIZE.format(md5=md5))
+    (site / "sitecustomize.py").write_text(SITECUSTOMIZE.format(md5=md5, sha256=sha256))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), str(repo),
                                                                    os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")

@@ -166,7 +166,7 @@ def test_cli_bad_input_is_one_line_exit_2_and_keeps_files(tmp_path, capsys, args
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"] and (out / "keep.txt").read_text() == "precious"
 
 
-def test_cli_missing_dataset_names_the_directory(tmp_path, capsys):
+def test_cli_missing_dataset_names_the_directory(tmp_path, capsys, no_fashion_mnist_package):
     rc = main(["--dataset", "fashion_mnist", "--data-dir", str(tmp_path / "none"), "--no-download",
                "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
