@@ -66,7 +66,7 @@ def test_no_core_module_imports_the_run_machinery():
 
 def test_training_code_is_what_train_imports_and_every_training_stage_depends_on_it():
     names = {p.name for p in training_code()}
-    assert {"train.py", "neuron.py", "penalties.py", "checkpoint.py", "rundir.py"} <= names
+    assert {"train.py", "neuron.py", "penalties.py", "checkpoint.py", "rundir.py", "machine.py"} <= names  # machine: `from pipeline import machine`
     assert not {"scoring.py", "figures.py", "convert.py"} & names
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     for stage in ("tune_wd", "train", "grid", "ann2snn"):

@@ -29,11 +29,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import NAME, PATH, ConfigError, Rule, RunConfig, check, field_rule, load_yaml
+from pipeline.config import NAME, PATH, PENALTY_CHOICES, ConfigError, Rule, RunConfig, check, field_rule, load_yaml
 from pipeline.convert import CONVERSION_NEURONS, ENCODINGS
 from pipeline.fileio import write_atomic
 from pipeline.models import MODELS
-from pipeline.penalties import PENALTIES
 
 __all__ = ["ANN2SNN_PROTOCOLS", "BACKENDS", "DEFAULT_ITEM", "HOW", "SCHEMA", "check_params", "load_checked", "profiled_params", "resolve",
            "setting_config", "write_checked"]
@@ -65,7 +64,7 @@ SCHEMA: dict[str, dict[str, Rule]] = {
     "data": {k: field_rule(k) for k in ("data_dir", "split_seed", "download")},
     "train": {k: field_rule(k) for k in ("epochs", "batch_size", "randaugment", "psi", "limit_train")},
     "tune_wd": {"weight_decays": _sweep("weight_decay"), "seeds": _sweep("seed")},
-    "penalty": {"kinds": replace(field_rule("penalty"), choices=tuple(PENALTIES), listed="yes"),
+    "penalty": {"kinds": replace(field_rule("penalty"), choices=PENALTY_CHOICES[1:], listed="yes"),  # not "none"
                 "p": replace(field_rule("p"), listed="maybe"), "lam_norms": _sweep("lam_norm"),
                 "seeds": _sweep("seed")},
     "grid": {"lams": _sweep("lam"), "weight_decays": _sweep("weight_decay"), "bn_decays": _sweep("bn_decay"),

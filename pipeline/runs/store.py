@@ -53,7 +53,9 @@ def _imported_modules(path: Path) -> set[str]:
     """The `pipeline.*` modules that the source file at `path` imports."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
+        if isinstance(node, ast.ImportFrom) and node.module == "pipeline":  # from pipeline import machine
+            names.update(f"pipeline.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
         elif isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
