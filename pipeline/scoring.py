@@ -16,7 +16,7 @@ from scipy.stats import spearmanr
 from sklearn.feature_selection import mutual_info_regression
 from sklearn.metrics import mutual_info_score
 
-from pipeline.penalties import PENALTIES, label
+from pipeline.penalties import ENERGY_PENALTIES, PENALTIES, label
 
 __all__ = [
     "METHOD_ORDER",
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 #: Curve methods in the paper's order: the penalties (by key), then conversion; `baseline` rows are never a curve.
-METHOD_ORDER = (*PENALTIES, "ann2snn")
+METHOD_ORDER = (*PENALTIES, *ENERGY_PENALTIES, "ann2snn")
 _CURVE_KEYS = ["setting", "method", "p", "T"]
 _REQUIRED = [*_CURVE_KEYS, "test_accuracy", "energy_ratio", "diverged"]
 _MI_KNN_SEED = 0

@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 
 from pipeline.fileio import write_atomic
-from pipeline.penalties import PENALTIES
+from pipeline.penalties import ENERGY_PENALTIES, PENALTIES
 from pipeline.scoring import valid_runs
 
 __all__ = ["comparison_best", "grid_table", "method_comparison", "time_table", "write_table"]
 
 _MISSING = "—"
-_PENALTY_ORDER = ("none", *PENALTIES)
+_PENALTY_ORDER = ("none", *PENALTIES, *ENERGY_PENALTIES)
 _GRID_KEYS = ["setting", "lam", "weight_decay", "bn_decay"]
 _GRID_METRICS = ["test_accuracy", "energy_ratio", "dead_rate", "rate_mean", "rate_sum"]
 _COMPARISON_METRICS = {"auc": "AUC", "spearman": "Spearman", "mi": "MI", "mi_knn": "MI-kNN"}
