@@ -1,14 +1,20 @@
 """The README's section on the paper's claims, rendered from the claims table (`verdicts.claim_table`, the
-committed tables/claims.csv), so the section is generated, never copied by hand."""
+committed tables/claims.csv), so the section is generated, never copied by hand:
+
+    python -m pipeline.claims_readme [results/claims/tables/claims.csv] [--alpha 0.05]
+"""
 from __future__ import annotations
 
+import argparse
 import math
+import sys
+from collections.abc import Sequence
 
 import pandas as pd
 
 from pipeline.verdicts import ALPHA, HOLDS, INCONCLUSIVE, NOT_HOLDS, SAME_AT_EACH, UNTESTED, combine
 
-__all__ = ["claim_verdicts", "claims_section"]
+__all__ = ["claim_verdicts", "claims_section", "main"]
 
 _UNIT_WORDS = {"seeds": "seeds", "setting means": "settings", "interleaved rounds": "rounds"}
 
@@ -88,3 +94,17 @@ def claims_section(table: pd.DataFrame, alpha: float = ALPHA) -> str:
                              or list(rows.loc[rows["verdict"] != UNTESTED, "comparison"])) or "—"
         lines.append(f"| {claim.claim} | {evidence} | {_verdict_cell(pd.Series(claim._asdict()))} |")
     return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the claims section of the claims table at the given path."""
+    parser = argparse.ArgumentParser(description="Print the README's claims section from a claims table (CSV).")
+    parser.add_argument("table", nargs="?", default="results/claims/tables/claims.csv")
+    parser.add_argument("--alpha", type=float, default=ALPHA, help=f"the table's α (default {ALPHA})")
+    args = parser.parse_args(argv)
+    sys.stdout.write(claims_section(pd.read_csv(args.table), args.alpha))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,7 +4,7 @@ import io
 
 import pandas as pd
 
-from pipeline.claims_readme import claim_verdicts, claims_section
+from pipeline.claims_readme import claim_verdicts, claims_section, main
 from pipeline.verdicts import HOLDS, INCONCLUSIVE, NOT_HOLDS, UNTESTED, claim_table
 from test_verdicts import SETTINGS, grid, penalties, per_seed, points
 
@@ -43,3 +43,10 @@ def test_the_section_has_the_counts_and_a_line_per_claim():
     assert "(6 seeds): AUC(70) +10 [+10, +10] p = 0 → 0" in text  # a: +10 at every seed
     assert next(line for line in lines if "Adam kills" in line).endswith("† |")
     assert "| Ω_syn leads on resnet18 | — | not tested here: no resnet18 setting in this profile |" in text
+
+
+def test_the_command_prints_the_section_of_a_csv(tmp_path, capsys):
+    table = _table()
+    table.to_csv(tmp_path / "claims.csv", index=False)
+    assert main([str(tmp_path / "claims.csv"), "--alpha", "0.05"]) == 0
+    assert capsys.readouterr().out == claims_section(table, 0.05)

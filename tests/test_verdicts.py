@@ -205,3 +205,11 @@ def test_fewer_than_three_seeds_is_refused_in_one_line():
     two = per_seed(penalties())
     with pytest.raises(ValueError, match="at least 3 seeds per curve, got 2"):
         claim_table(two[two["seed"] < 2], points(), grid(), SETTINGS)
+
+
+def test_a_one_setting_profile_without_grid_conversion_or_timing_still_gives_a_table():
+    table = claim_table(per_seed(penalties(("a",))), points({"a": 0.02}, {"a": 0.5}), None, SETTINGS[:1])
+    ordering = row(table, "AUC Ω_syn − Ω_total", "AUC(70)")
+    assert (ordering["unit"], ordering["n"], ordering["verdict"]) == ("seeds", 6, HOLDS)
+    assert not table["claim"].str.contains("whatever the surrogate|p = 1 beats").any()
+    assert (table.loc[table["p_value"].isna() & table["metric"].isna(), "verdict"] == UNTESTED).all()
