@@ -51,7 +51,8 @@ def claim_verdicts(table: pd.DataFrame) -> pd.DataFrame:
         worst = open_rows.loc[open_rows["n_needed"].idxmax()] if len(open_rows) else None
         out.append({"claim": claim, "verdict": verdict, "post_hoc": bool(rows["post_hoc"].astype(bool).any()),
                     "n_needed": worst["n_needed"] if worst is not None else math.nan,
-                    "unit": worst["unit"] if worst is not None else "", "note": "; ".join(filter(None, rows["note"].fillna("")))})
+                    "unit": worst["unit"] if worst is not None else "",
+                    "note": "; ".join(filter(None, rows["note"].fillna("")))})
     return pd.DataFrame(out, columns=["claim", "verdict", "post_hoc", "n_needed", "unit", "note"])
 
 

@@ -141,8 +141,9 @@ def _score_rows(per_seed: pd.DataFrame, settings: Sequence[Mapping]) -> list[Row
             rows += _cutoff_rows(ordering, f"AUC {PENALTIES[high].symbol} − {PENALTIES[low].symbol}", per_seed, "auc",
                                  cutoffs, {"method": high, "p": p}, {"method": low, "p": p})
     for key in PENALTIES if len(ps) > 1 else ():
-        rows += _cutoff_rows(f"p = {ps[0]:g} beats p = {ps[1]:g}", f"AUC {PENALTIES[key].symbol} p={ps[0]:g} − p={ps[1]:g}",
-                             per_seed, "auc", cutoffs, {"method": key, "p": ps[0]}, {"method": key, "p": ps[1]})
+        rows += _cutoff_rows(f"p = {ps[0]:g} beats p = {ps[1]:g}",
+                             f"AUC {PENALTIES[key].symbol} p={ps[0]:g} − p={ps[1]:g}", per_seed, "auc", cutoffs,
+                             {"method": key, "p": ps[0]}, {"method": key, "p": ps[1]})
     with_best = pd.concat([per_seed, _best_other(per_seed, ps[0])], ignore_index=True)
     syn, other = {"method": "syn", "p": ps[0]}, {"method": "other", "p": ps[0]}
     leads: dict[tuple, list[Summary]] = {}
@@ -160,8 +161,9 @@ def _score_rows(per_seed: pd.DataFrame, settings: Sequence[Mapping]) -> list[Row
             claim = f"{_SYN} leads whatever the surrogate ({model}, {optimizer})"
             rows.append(Summary(claim, f"every surrogate's AUC row: {', '.join(names)}", "AUC(all cutoffs)",
                                 tuple(per_surrogate), every=True, post_hoc=True))
-            rows += _cutoff_rows(claim + ", on average over surrogates", f"AUC {_SYN} − best other Ω, p = {ps[0]:g}, "
-                                 f"the {len(names)} settings' means", with_best[with_best["setting"].isin(names)],
+            rows += _cutoff_rows(claim + ", on average over surrogates",
+                                 f"AUC {_SYN} − best other Ω, p = {ps[0]:g}, the {len(names)} settings' means",
+                                 with_best[with_best["setting"].isin(names)],
                                  "auc", cutoffs, syn, other, post_hoc=True)
     models = {s.get("model", RunConfig.model) for s in settings}
     rows += [Untested(f"{_SYN} leads on {model}", f"AUC {_SYN} − best other Ω on {model}",
@@ -286,17 +288,19 @@ def _optimizer_rows(points: pd.DataFrame, settings: Sequence[Mapping]) -> list[R
     """Adam kills more neurons than momentum SGD (Tables 2 vs 3); momentum SGD is more sensitive to λ'
     (App. B.3): Ω_syn at the first p, paired by seed (and λ') between twin settings."""
     dead, sensitive = "Adam kills more neurons than momentum SGD", "momentum SGD is more sensitive to λ' than Adam"
-    pairs = _optimizer_pairs(settings)
-    if not pairs:
-        note = "no Adam and momentum SGD settings with the same model, dataset, width and surrogate"
-        return [Untested(dead, "dead rate, Adam − momentum SGD", note),
-                Untested(sensitive, "accuracy lost per doubling of λ', momentum SGD − Adam", note)]
     runs = points[(points["method"] == "syn") & ~points["diverged"].astype(bool)]
     runs = runs[runs["p"] == runs["p"].min()]
+    pairs = [(adam, msgd) for adam, msgd in _optimizer_pairs(settings)
+             if {adam, msgd} <= set(runs["setting"])]
+    if not pairs:
+        note = ("no Adam and momentum SGD settings with the same model, dataset, width and surrogate, both with "
+                "Ω_syn runs")
+        return [Untested(dead, "dead rate, Adam − momentum SGD", note),
+                Untested(sensitive, "accuracy lost per doubling of λ', momentum SGD − Adam", note)]
     slopes = _sensitivity(runs)
+    by_lam = runs.set_index(["setting", "lam_norm", "seed"])["dead_rate"]
     dead_pairs, slope_pairs = [], []
     for adam, msgd in pairs:
-        by_lam = runs.set_index(["setting", "lam_norm", "seed"])["dead_rate"]
         joined = pd.concat([by_lam.loc[adam].rename("a"), by_lam.loc[msgd].rename("b")], axis=1, join="inner")
         dead_pairs.append((joined["a"] - joined["b"]).rename("difference").reset_index().assign(setting=adam))
         difference = slopes.loc[msgd] - slopes.loc[adam]

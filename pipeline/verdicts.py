@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from pipeline.comparisons import Comparison, Summary, Untested, comparisons
+from pipeline.comparisons import Comparison, Summary, comparisons
 from pipeline.inference import holm, margin_test, n_needed, t_test
 
 __all__ = ["ALPHA", "COLUMNS", "EVERY", "HOLDS", "INCONCLUSIVE", "MARGINS", "MIN_SEEDS", "NOT_HOLDS", "POWER",
@@ -71,7 +71,8 @@ def _tested(row: Comparison, alpha: float) -> dict:
     if row.band == "equivalence":
         rule = f"TOST, |mean| < {row.margin:g}" if outcome.inside else f"beyond, |mean| > {row.margin:g}"
     else:
-        rule = f"non-inferiority, mean > −{row.margin:g}" if outcome.inside else f"inferiority, mean < −{row.margin:g}"
+        rule = (f"non-inferiority, mean > −{row.margin:g}" if outcome.inside
+                else f"inferiority, mean < −{row.margin:g}")
     return fields | {"rule": rule, "p_value": outcome.p_value, "inside": outcome.inside}
 
 
