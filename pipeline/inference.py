@@ -119,21 +119,26 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
 
 def _power(n: np.ndarray, mean: float, sd: float, level: float, margin: float | None, band: str) -> np.ndarray:
     """Power at each n of the test `margin_test` (or `t_test` when `margin` is None) would run, if the true
-    mean and sd were these (TOST: the lower bound P(A) + P(B) − 1 of P(A and B))."""
+    mean and sd were these (TOST: the lower bound P(A) + P(B) − 1 of P(A and B)). A lower tail
+    P(T < −c; δ) is computed as P(T > c; −δ): scipy's noncentral t cdf turns NaN far in the tail."""
     df = n - 1
+
+    def below(crit: np.ndarray, centre: np.ndarray) -> np.ndarray:
+        return nct.sf(crit, df, -centre)
+
     root = np.sqrt(n) / sd
     if margin is None:
         crit = student_t.ppf(1 - level / 2, df)
-        return nct.sf(crit, df, mean * root) + nct.cdf(-crit, df, mean * root)
+        return nct.sf(crit, df, mean * root) + below(crit, mean * root)
     low, high = (mean + margin) * root, (mean - margin) * root  # the one-sided statistics' centres
     if band == "non-inferiority":
         crit = student_t.ppf(1 - level, df)
-        return nct.sf(crit, df, low) if mean > -margin else nct.cdf(-crit, df, low)
+        return nct.sf(crit, df, low) if mean > -margin else below(crit, low)
     if -margin < mean < margin:
         crit = student_t.ppf(1 - level, df)
-        return np.maximum(0.0, nct.sf(crit, df, low) + nct.cdf(-crit, df, high) - 1)
+        return np.maximum(0.0, nct.sf(crit, df, low) + below(crit, high) - 1)
     crit = student_t.ppf(1 - level / 2, df)
-    return nct.sf(crit, df, high) + nct.cdf(-crit, df, low)
+    return nct.sf(crit, df, high) + below(crit, low)
 
 
 def n_needed(mean: float, sd: float, level: float, margin: float | None = None, band: str = "equivalence",

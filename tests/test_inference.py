@@ -96,3 +96,13 @@ def test_n_needed_for_margin_tests_and_edge_cases():
     assert n_needed(3.0, 0.0, 0.05) == 2 and n_needed(1e-6, 1.0, 0.05) == math.inf
     assert n_needed(-1.0, 1.0, 0.05) == n_needed(1.0, 1.0, 0.05)  # a negative effect is found alike
     assert n_needed(-1.0, 1.0, 0.05, margin=0.5, band="non-inferiority") < math.inf  # inferiority shown
+
+
+def test_n_needed_falls_as_the_effect_grows():
+    """Far in the tail scipy's noncentral t cdf is NaN; a NaN power must not pass over an n that suffices."""
+    level = 0.05 / 70
+    needed = [n_needed(d, 1.0, level) for d in np.linspace(0.5, 30, 60)]
+    assert all(a >= b for a, b in zip(needed, needed[1:]))
+    assert n_needed(5.3, 1.0, level) == 5 and n_needed(-5.3, 1.0, level) == 5
+    # inferiority, δ < −m, is one-sided: the directional test of δ + m at twice the level
+    assert n_needed(-1.0, 1.0, level, margin=0.2, band="non-inferiority") == n_needed(-0.8, 1.0, 2 * level)
