@@ -19,9 +19,11 @@ from sklearn.metrics import mutual_info_score
 from pipeline.penalties import ENERGY_PENALTIES, PENALTIES, label
 
 __all__ = [
+    "CONVERSION_DEFAULTS",
     "METHOD_ORDER",
     "Curve",
     "auc",
+    "conversion_keys",
     "curve_key",
     "envelope",
     "mi",
@@ -37,8 +39,13 @@ __all__ = [
 
 #: Curve methods in the paper's order: the penalties (by key), then conversion; `baseline` rows are never a curve.
 METHOD_ORDER = (*PENALTIES, *ENERGY_PENALTIES, "ann2snn")
-_CURVE_KEYS = ["setting", "method", "p", "T"]
-_REQUIRED = [*_CURVE_KEYS, "test_accuracy", "energy_ratio", "diverged"]
+#: What a conversion curve is keyed by besides T, and the value a run table without the column means: the
+#: multi-spike neuron and the paper's protocol, `ramp` (one network trained with rising penalty intensity,
+#: each intensity's snapshot converted), as params.yaml's `ann2snn` section defaults to; `per_intensity` is
+#: one network trained per intensity (spec §7), `single` the one-spike IF neuron. Labels name only the others.
+CONVERSION_DEFAULTS = {"neuron": "multi", "protocol": "ramp"}
+_CURVE_KEYS = ["setting", "method", "p", "T", *CONVERSION_DEFAULTS]
+_REQUIRED = ["setting", "method", "p", "T", "test_accuracy", "energy_ratio", "diverged"]
 _MI_KNN_SEED = 0
 
 
@@ -171,10 +178,28 @@ def valid_runs(runs: pd.DataFrame) -> pd.Series:
     return ~runs["diverged"].eq(True) & finite
 
 
+def conversion_keys(points: pd.DataFrame) -> pd.DataFrame:
+    """`points` with the columns of `CONVERSION_DEFAULTS` on every row: a conversion run's missing value is
+    the default, a penalty run's is NaN (it has no conversion neuron or protocol)."""
+    conversion = points["method"].eq("ann2snn")
+    keyed = points.copy()
+    for column, default in CONVERSION_DEFAULTS.items():
+        values = keyed[column] if column in keyed.columns else pd.Series(np.nan, index=keyed.index, dtype=object)
+        keyed[column] = values.astype(object).where(~conversion | values.notna(), default).where(conversion)
+    return keyed
+
+
+def _conversion_words(neuron: str, protocol: str) -> list[str]:
+    """"ann2snn", then the neuron and protocol where they are not the defaults."""
+    return ["ann2snn", *(value for value, default in zip((neuron, protocol), CONVERSION_DEFAULTS.values())
+                         if value != default)]
+
+
 @dataclass(frozen=True)
 class Curve:
-    """One trade-off curve: the valid runs of (setting, method, p, T) (spec §6, Sec. 4.3), all seeds pooled
-    as the paper scores them, or one seed's (`seed` set)."""
+    """One trade-off curve: the valid runs of (setting, method, p, T, neuron, protocol) (spec §6, Sec. 4.3),
+    all seeds pooled as the paper scores them, or one seed's (`seed` set). `neuron` and `protocol` are a
+    conversion curve's (`CONVERSION_DEFAULTS`), None for a penalty's."""
 
     setting: str
     method: str
@@ -184,25 +209,33 @@ class Curve:
     accuracy: np.ndarray
     n_dropped: int
     seed: int | None = None
+    neuron: str | None = None
+    protocol: str | None = None
 
     @property
     def label(self) -> str:
-        """"Ω_syn p=1" for a penalty, "ann2snn T=5" for the conversion baseline."""
-        return f"ann2snn T={self.T}" if self.method == "ann2snn" else label(self.method, self.p)
+        """"Ω_syn p=1" for a penalty; "ann2snn T=5" for the default conversion, "ann2snn single ramp T=5"
+        with the neuron and protocol that differ from `CONVERSION_DEFAULTS`."""
+        if self.method == "ann2snn":
+            return " ".join([*_conversion_words(self.neuron, self.protocol), f"T={self.T}"])
+        return label(self.method, self.p)
 
 
-def curve_key(method: str, p: float, T: int, with_p: bool = True) -> str:
-    """A curve's name in metric keys: "syn_p1" ("syn" without p) for a penalty curve, "ann2snn_T5" for conversion."""
+def curve_key(method: str, p: float, T: int, with_p: bool = True, *, neuron: str = CONVERSION_DEFAULTS["neuron"],
+              protocol: str = CONVERSION_DEFAULTS["protocol"]) -> str:
+    """A curve's name in metric keys: "syn_p1" ("syn" without p) for a penalty curve, "ann2snn_T5" for the
+    default conversion, "ann2snn_single_ramp_T5" with the neuron and protocol that differ from the defaults."""
     if method == "ann2snn":
-        return f"ann2snn_T{int(T)}"
+        return "_".join([*_conversion_words(neuron, protocol), f"T{int(T)}"])
     return f"{method}_p{p:g}" if with_p else method
 
 
 def split_curves(points: pd.DataFrame, by_seed: bool = False) -> list[Curve]:
-    """Group result rows into curves by (setting, method, p, T) — and seed, `by_seed` — in the paper's
-    method order.
+    """Group result rows into curves by (setting, method, p, T, neuron, protocol) — and seed, `by_seed` — in
+    the paper's method order.
 
-    `baseline` rows are not a curve. Rows with diverged=True or a NaN (or
+    `baseline` rows are not a curve; conversion rows without a neuron or protocol get the defaults
+    (`conversion_keys`). Rows with diverged=True or a NaN (or
     infinite) accuracy/energy are dropped and counted in `Curve.n_dropped`. An empty
     frame gives no curves.
     """
@@ -215,17 +248,18 @@ def split_curves(points: pd.DataFrame, by_seed: bool = False) -> list[Curve]:
     if unknown:
         raise ValueError(f"unknown method(s) {sorted(unknown)}; expected one of {[*METHOD_ORDER, 'baseline']}")
     keys = [*_CURVE_KEYS, "seed"] if by_seed else _CURVE_KEYS
-    rows = points[points["method"] != "baseline"].sort_values(
+    rows = conversion_keys(points[points["method"] != "baseline"]).sort_values(
         keys, key=lambda col: col.map(METHOD_ORDER.index) if col.name == "method" else col, kind="stable"
     )
     curves = []
-    for (setting, method, p, T, *seed), group in rows.groupby(keys, dropna=False, sort=False):
+    for (setting, method, p, T, neuron, protocol, *seed), group in rows.groupby(keys, dropna=False, sort=False):
         valid = valid_runs(group)
         curves.append(Curve(
             setting=str(setting), method=str(method), p=float(p), T=int(T),
             energy=group.loc[valid, "energy_ratio"].to_numpy(float),
             accuracy=group.loc[valid, "test_accuracy"].to_numpy(float),
             n_dropped=int((~valid).sum()), seed=int(seed[0]) if seed else None,
+            neuron=None if pd.isna(neuron) else str(neuron), protocol=None if pd.isna(protocol) else str(protocol),
         ))
     return curves
 
@@ -239,7 +273,7 @@ def _metric_columns(cutoffs: Sequence[int]) -> list[str]:
 
 def score_columns(cutoffs: Sequence[int] = (70, 50), by_seed: bool = False) -> list[str]:
     """Column names of `score_curves`' output for these cutoffs."""
-    return ["setting", "method", "p", "T", *(["seed"] if by_seed else []), "label", "n_points", "n_dropped",
+    return [*_CURVE_KEYS, *(["seed"] if by_seed else []), "label", "n_points", "n_dropped",
             *_metric_columns(cutoffs)]
 
 
@@ -247,8 +281,10 @@ def score_curves(points: pd.DataFrame, cutoffs: Sequence[int] = (70, 50), by_see
     """Score every curve of a run table (spec §8; paper Tables 4, 12–20).
 
     `points` has one row per run (columns setting, method, penalty, p,
-    lam_norm, seed, T, test_accuracy, energy_ratio, … diverged; see
-    `split_curves`). One output row per curve: its label, n_points (valid
+    lam_norm, seed, T, test_accuracy, energy_ratio, … diverged, and for
+    conversion runs neuron and protocol; see `split_curves`). One output row
+    per curve, keyed by setting, method, p, T, neuron, protocol (NaN for a
+    penalty curve): its label, n_points (valid
     runs), n_dropped (diverged or NaN runs), and auc_P, spearman_P, mi_P,
     mi_knn_P for each cutoff P. An empty table gives an empty frame with these
     columns. `by_seed`: one row per curve and seed (column `seed`), each seed's runs scored alone.
@@ -257,7 +293,7 @@ def score_curves(points: pd.DataFrame, cutoffs: Sequence[int] = (70, 50), by_see
     for curve in split_curves(points, by_seed):
         row = {
             "setting": curve.setting, "method": curve.method, "p": curve.p, "T": curve.T,
-            **({"seed": curve.seed} if by_seed else {}),
+            "neuron": curve.neuron, "protocol": curve.protocol, **({"seed": curve.seed} if by_seed else {}),
             "label": curve.label, "n_points": curve.energy.size, "n_dropped": curve.n_dropped,
         }
         for name, metric in _METRICS.items():
@@ -271,7 +307,7 @@ def seed_statistics(frame: pd.DataFrame, keys: Sequence[str], columns: Sequence[
     """Per group of `keys` (one row per seed in `frame`): `n_seeds`, then the mean and sample sd (ddof = 1;
     NaN for one seed) of each of `columns` as `<column>_mean`, `<column>_sd`; groups in first-seen order,
     NaN values left out of their column's mean and sd."""
-    grouped = frame.groupby(list(keys), sort=False)
+    grouped = frame.groupby(list(keys), sort=False, dropna=False)  # a penalty curve's conversion keys are NaN
     stats = grouped[list(columns)].agg(["mean", "std"])
     stats.columns = [f"{column}_{'sd' if stat == 'std' else stat}" for column, stat in stats.columns]
     return pd.concat([grouped.size().rename("n_seeds"), stats], axis=1).reset_index()
@@ -280,7 +316,7 @@ def seed_statistics(frame: pd.DataFrame, keys: Sequence[str], columns: Sequence[
 def seed_summary(per_seed: pd.DataFrame) -> pd.DataFrame:
     """Mean and sample sd over seeds of every metric of every curve (`seed_statistics`).
 
-    `per_seed` is `score_curves(..., by_seed=True)`. One row per curve: setting, method, p, T, label,
+    `per_seed` is `score_curves(..., by_seed=True)`. One row per curve: setting, method, p, T, neuron, protocol, label,
     n_seeds, then `<metric>_mean` and `<metric>_sd` for each metric column (a seed whose metric is NaN,
     e.g. Spearman of fewer than 2 kept points, is left out of that metric's mean and sd).
     """

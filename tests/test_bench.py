@@ -1,4 +1,5 @@
 """bench/: the sandwiched timing and its ratios, and each script end to end at a tiny size."""
+import json
 import re
 import subprocess
 import sys
@@ -12,6 +13,8 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
 import timing  # noqa: E402
+
+from pipeline.comparisons import read_timing  # noqa: E402
 
 
 class FakeClock:
@@ -43,6 +46,12 @@ def test_each_candidate_sits_between_two_reference_calls(monkeypatch):
     assert pairs == {"a": [(10.0, 2.5), (10.0, 6.5)], "b": [(20.0, 3.5), (20.0, 5.5)]}
 
 
+def test_a_given_clock_times_the_calls():
+    clock = FakeClock()
+    pairs = timing.sandwiched_seconds(clock.work("ref", 1.0), {"a": clock.work("a", 3.0)}, rounds=1, clock=clock)
+    assert pairs == {"a": [(3.0, 1.0)]}  # the wall clock, untouched here, would have measured ~0 s
+
+
 def test_print_ratios_ends_with_the_ratio_line(capsys):
     pairs = {"a": [(2.0, 1.0), (3.0, 1.0), (4.0, 2.0)], "b": [(1.0, 2.0), (1.0, 1.0), (1.0, 1.0)]}
     summary = timing.print_ratios("title", pairs, "ref")
@@ -68,7 +77,6 @@ def test_layer_io_and_layers_alone():
 
 
 @pytest.mark.parametrize("script,args", [
-    ("penalty_overhead.py", ["--width", "0.125", "--batch", "8", "--repeats", "2"]),
     ("dense_limit.py", ["--width", "0.125", "--batch", "8", "--repeats", "2", "--surrogate", "linear"]),
     ("psi_setup.py", []),
 ])
@@ -79,3 +87,16 @@ def test_script_prints_its_ratios_last(script, args):
     assert last.startswith("ratios"), done.stdout
     values = [float(v) for v in re.findall(r"=(\d+\.\d{3})(?:\s|$)", last)]
     assert values and all(v > 0 for v in values)
+
+
+def test_penalty_overhead_writes_the_rounds_the_claims_table_reads(tmp_path):
+    out = tmp_path / "training_time.json"
+    done = subprocess.run([sys.executable, str(BENCH / "penalty_overhead.py"), "--rounds", "2", "--width", "0.125",
+                           "--clock", "cpu", "--batch", "8", "--repeats", "2", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300, check=True)
+    assert done.stdout.strip().splitlines()[-1].startswith("ratios"), done.stdout
+    timing = read_timing(out)
+    assert len(timing) == 2 * 6 and set(timing["penalty"]) == {"syn", "total", "balance"}
+    assert set(timing["p"]) == {1.0, 2.0} and (timing["ratio"] > 0).all()
+    recorded = json.loads(out.read_text())
+    assert (recorded["width"], recorded["clock"], recorded["steps_per_call"]) == (0.125, "cpu", 1)

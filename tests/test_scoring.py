@@ -9,11 +9,14 @@ import pytest
 from pipeline.scoring import (
     _positive_part_integral,
     auc,
+    conversion_keys,
+    curve_key,
     envelope,
     mi,
     mi_knn,
     score_columns,
     score_curves,
+    seed_summary,
     spearman,
     split_curves,
 )
@@ -228,3 +231,32 @@ def test_score_curves_empty_and_custom_cutoffs():
 def test_split_curves_rejects_unknown_method():
     with pytest.raises(ValueError, match="unknown method"):
         split_curves(pd.DataFrame([_run(method="omega_magic")]))
+
+
+def test_conversion_curves_are_keyed_by_neuron_and_protocol():
+    runs = [_run(method="ann2snn", T=T, acc=acc, energy=energy, seed=seed) | {"neuron": neuron, "protocol": protocol}
+            for T, neuron, protocol, acc, energy in [(1, "multi", "per_intensity", 0.9, 0.5),
+                                                     (1, "single", "per_intensity", 0.8, 0.5),
+                                                     (1, "multi", "ramp", 0.75, 0.5),
+                                                     (5, "single", "ramp", 0.95, 0.5)]
+            for seed in (0, 1)]
+    scores = score_curves(pd.DataFrame([_run(), *runs]), by_seed=True)
+    conversion = scores[scores["method"] == "ann2snn"]
+    assert list(conversion["label"]) == ["ann2snn T=1", "ann2snn T=1", "ann2snn ramp T=1", "ann2snn ramp T=1",
+                                         "ann2snn single T=1", "ann2snn single T=1", "ann2snn single ramp T=5",
+                                         "ann2snn single ramp T=5"]
+    assert list(conversion["auc_70"].round(6)) == [  # one point (0.5, y) per seed: 0.5·(y − 0.7)/0.3
+        round(a, 6) for a in [33.333333, 33.333333, 8.333333, 8.333333, 16.666667, 16.666667, 41.666667, 41.666667]]
+    penalty = scores[scores["method"] == "syn"].iloc[0]
+    assert pd.isna(penalty["neuron"]) and pd.isna(penalty["protocol"])
+    summary = seed_summary(scores)
+    assert len(summary) == 5 and list(summary["n_seeds"]) == [1, 2, 2, 2, 2]  # the penalty curve is not dropped
+    assert curve_key("ann2snn", 1.0, 5, neuron="single", protocol="ramp") == "ann2snn_single_ramp_T5"
+    assert curve_key("ann2snn", 1.0, 5) == "ann2snn_T5"
+
+
+def test_conversion_runs_without_neuron_or_protocol_get_the_defaults():
+    keyed = conversion_keys(pd.DataFrame([_run(), _run(method="ann2snn", T=5)]))
+    assert list(keyed["neuron"].fillna("-")) == ["-", "multi"]
+    assert list(keyed["protocol"].fillna("-")) == ["-", "per_intensity"]
+    assert score_curves(pd.DataFrame([_run(method="ann2snn", T=5)]))["label"].item() == "ann2snn T=5"

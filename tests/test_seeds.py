@@ -29,7 +29,8 @@ def points() -> pd.DataFrame:
 
 def test_each_seed_is_scored_alone(points):
     per_seed = score_curves(points, [70, 50], by_seed=True)
-    assert len(per_seed) == 6 and list(per_seed.columns[:5]) == ["setting", "method", "p", "T", "seed"]
+    assert len(per_seed) == 6 and list(per_seed.columns[:7]) == ["setting", "method", "p", "T", "neuron", "protocol",
+                                                                 "seed"]
     for _, row in per_seed.iterrows():  # independent: the seed's valid runs through the metrics directly
         own = points[(points["method"] == row["method"]) & (points["seed"] == row["seed"]) & ~points["diverged"]]
         assert row["auc_70"] == auc(own["energy_ratio"], own["test_accuracy"], 70)
