@@ -30,4 +30,4 @@ def test_plan_counts_every_stage(profile, runs, epochs, capsys, monkeypatch):
 def test_unknown_profile_is_one_line(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     assert main(["huge"]) == 2
-    assert capsys.readouterr().err.startswith("error: params key 'profile' must be one of claims, default, paper")
+    assert capsys.readouterr().err.startswith("error: params key 'profile' must be one of claims, default, fmnist, paper")

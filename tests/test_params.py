@@ -58,7 +58,7 @@ def test_shipped_profiles_validate(repo, profile):
     (lambda p: p["figures"].update(cutoff=60), r"'figures.cutoff' must be one of score.cutoffs"),
     (lambda p: p["figures"].update(models=["lenet"]), r"'figures.models\[0\]' must be one of cnn7"),
     (lambda p: p["settings"][0].update(weight_decays=[]), r"'settings\[0\].weight_decays' must be a non-empty"),
-    (lambda p: p.update(profile="gpu"), r"params key 'profile' must be one of claims, default, paper \(got 'gpu'\)"),
+    (lambda p: p.update(profile="gpu"), r"params key 'profile' must be one of claims, default, fmnist, paper \(got 'gpu'\)"),
     (lambda p: p["settings"][0].update(ps=[1, 0.5]), r"params key 'settings\[0\].ps\[1\]' must be >= 1 \(got 0.5\)"),
     (lambda p: p["grid"].update(settings=[]), r"params key 'grid.settings' must be a non-empty list \(got \[\]\)"),
     (lambda p: p["ann2snn"].update(settings=["cnn7-cifar"]), r"'ann2snn.settings' names \['cnn7-cifar'\], not in settings"),

@@ -242,21 +242,21 @@ def test_conversion_curves_are_keyed_by_neuron_and_protocol():
             for seed in (0, 1)]
     scores = score_curves(pd.DataFrame([_run(), *runs]), by_seed=True)
     conversion = scores[scores["method"] == "ann2snn"]
-    assert list(conversion["label"]) == ["ann2snn T=1", "ann2snn T=1", "ann2snn ramp T=1", "ann2snn ramp T=1",
-                                         "ann2snn single T=1", "ann2snn single T=1", "ann2snn single ramp T=5",
-                                         "ann2snn single ramp T=5"]
+    assert list(conversion["label"]) == ["ann2snn per_intensity T=1", "ann2snn per_intensity T=1", "ann2snn T=1",
+                                         "ann2snn T=1", "ann2snn single per_intensity T=1",
+                                         "ann2snn single per_intensity T=1", "ann2snn single T=5", "ann2snn single T=5"]
     assert list(conversion["auc_70"].round(6)) == [  # one point (0.5, y) per seed: 0.5·(y − 0.7)/0.3
         round(a, 6) for a in [33.333333, 33.333333, 8.333333, 8.333333, 16.666667, 16.666667, 41.666667, 41.666667]]
     penalty = scores[scores["method"] == "syn"].iloc[0]
     assert pd.isna(penalty["neuron"]) and pd.isna(penalty["protocol"])
     summary = seed_summary(scores)
     assert len(summary) == 5 and list(summary["n_seeds"]) == [1, 2, 2, 2, 2]  # the penalty curve is not dropped
-    assert curve_key("ann2snn", 1.0, 5, neuron="single", protocol="ramp") == "ann2snn_single_ramp_T5"
+    assert curve_key("ann2snn", 1.0, 5, neuron="single", protocol="per_intensity") == "ann2snn_single_per_intensity_T5"
     assert curve_key("ann2snn", 1.0, 5) == "ann2snn_T5"
 
 
 def test_conversion_runs_without_neuron_or_protocol_get_the_defaults():
     keyed = conversion_keys(pd.DataFrame([_run(), _run(method="ann2snn", T=5)]))
     assert list(keyed["neuron"].fillna("-")) == ["-", "multi"]
-    assert list(keyed["protocol"].fillna("-")) == ["-", "per_intensity"]
+    assert list(keyed["protocol"].fillna("-")) == ["-", "ramp"]  # the paper's protocol, params.yaml's default
     assert score_curves(pd.DataFrame([_run(method="ann2snn", T=5)]))["label"].item() == "ann2snn T=5"

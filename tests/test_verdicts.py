@@ -176,8 +176,7 @@ def test_conversion_rows_per_neuron_protocol_and_t():
     assert list(verdicts.values()) == [NOT_HOLDS, HOLDS, HOLDS]
     legacy = per_seed(penalties()).assign(neuron=None, protocol=None)  # a table from before the columns existed
     legacy = pd.concat([legacy, per_seed({("a", "ann2snn", 1.0, 5, None, None): 30.0})])
-    assert "AUC Ω_syn p=1 − ann2snn multi per_intensity T=5" in set(
-        claim_table(legacy, points(), grid(), SETTINGS)["comparison"])
+    assert "AUC Ω_syn p=1 − ann2snn multi ramp T=5" in set(claim_table(legacy, points(), grid(), SETTINGS)["comparison"])
 
 
 def test_untested_claims_are_noted_and_appear_once_their_settings_exist():

@@ -76,6 +76,9 @@ SCHEMA: dict[str, dict[str, Rule]] = {
                 "neuron": Rule(str, choices=tuple(CONVERSION_NEURONS), listed="maybe"),
                 "encoding": Rule(str, choices=ENCODINGS)},
     "score": {"cutoffs": Rule(float, 0, maximum=100, listed="yes")},
+    "claims": {"alpha": Rule(float, 0, strict=True, maximum=1), "power": Rule(float, 0, strict=True, maximum=1),
+               "margin_accuracy": Rule(float, 0, strict=True), "margin_energy": Rule(float, 0, strict=True),
+               "margin_time": Rule(float, 0, strict=True), "timing": PATH},
     "figures": {"curve_lam_norms": _sweep("lam_norm"), "cutoff": Rule(float, 0, maximum=100),
                 "models": Rule(str, choices=MODELS, listed="yes")},
 }

@@ -25,14 +25,15 @@ from pipeline.runs.quotes import refresh_quotes
 from pipeline.runs.verify import reference_sample
 from pipeline.scoring import curve_key, score_curves, seed_summary, split_curves
 from pipeline.tables import comparison_best, grid_table, method_comparison, time_table, write_table
-from pipeline.verdicts import claim_table
+from pipeline.claims_readme import claims_section
+from pipeline.comparisons import read_timing
+from pipeline.verdicts import MIN_SEEDS, claim_table
 
 __all__ = ["POINT_COLUMNS", "SKIPPED_NOTE", "curve_histories", "diverged_baselines", "environments", "figures",
            "headline", "note_skipped", "score", "tradeoff_points", "warn_skipped", "write_curve_series",
            "write_plot_series"]
 
 EXPERIMENTS = ("tune_wd", "train", "grid", "ann2snn")  # the stages whose run records the results draw on
-CLAIMS_SEEDS = 3  # the verdict table needs at least this many seeds
 
 log = logging.getLogger(__name__)
 
@@ -212,8 +213,14 @@ def score(params: dict, layout: Layout) -> None:
     if len(paper):  # the item has the paper's CNN7 / Fashion-MNIST / Adam / s3nn setting: ours beside Table 4
         write_atomic(tables / "paper_comparison.csv", paper.to_csv(index=False))
         write_atomic(tables / "paper_comparison.md", paper_comparison_markdown(paper))
-    if points["seed"].nunique() >= CLAIMS_SEEDS:
-        write_table(claim_table(per_seed, points, grid, params["settings"]), tables / "claims", floatfmt=".3g")
+    if points["seed"].nunique() >= MIN_SEEDS:
+        claims = params["claims"]
+        margins = {"test_accuracy": claims["margin_accuracy"], "energy_ratio": claims["margin_energy"],
+                   "time_ratio": claims["margin_time"]}
+        table = claim_table(per_seed, points, grid, params["settings"], timing=read_timing(claims["timing"]),
+                            alpha=claims["alpha"], margins=margins, power=claims["power"])
+        write_table(table, tables / "claims", floatfmt=".3g")
+        write_atomic(tables / "claims_summary.md", claims_section(table, claims["alpha"]))
     write_plot_series(scored, layout.results / "plots" / "tradeoff")
     write_atomic(layout.headline, json.dumps(headline(scores, baselines, summary), indent=2) + "\n")
     write_atomic(layout.environment, json.dumps(environments(layout), indent=2) + "\n")
