@@ -14,7 +14,7 @@ def test_makespan_places_the_longest_runs_first():
     assert makespan([1] * 10, 1) == 10
 
 
-@pytest.mark.parametrize("profile,runs,epochs", [("default", 47, 455), ("paper", 3870, 559500)])
+@pytest.mark.parametrize("profile,runs,epochs", [("default", 51, 495), ("paper", 3690, 532500)])
 def test_plan_counts_every_stage(profile, runs, epochs, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     assert main([profile, "--gpus", "1", "8"]) == 0

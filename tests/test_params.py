@@ -91,7 +91,9 @@ def test_plans_cover_the_grids(repo):
     grid = grid_plan(settings, params, "splits")
     g = params["grid"]
     sizes = [len({0, *g[key]}) for key in ("lams", "weight_decays", "bn_decays")]
-    assert len(grid) == sizes[0] * sizes[1] * sizes[2] * len(g["seeds"])
+    decays = 1 + (sizes[1] - 1) * sizes[2]  # λ_WD = 0 with B_BN = 0 only: B_BN scales a term of λ_WD
+    assert len(grid) == sizes[0] * decays * len(g["seeds"])
+    assert not [c for _, c in grid if c.bn_decay and not c.weight_decay]
     assert all(c.penalty == "syn" and c.p == 1 and c.lam_norm == 0 for _, c in grid)
     assert {(c.lam, c.weight_decay, c.bn_decay) for _, c in grid} >= {(0, 0, 0), (0, g["weight_decays"][0], 0)}
     fake = [{"energy_pj": 100.0 + i} for i in range(len(grid))]
@@ -142,22 +144,27 @@ def _claims_plans(params: dict) -> dict[str, list]:
     baselines = {s["name"]: {"weight_decay": 0.0} for s in settings}
     return {"tune_wd": tune_wd_plan(settings, params, "splits"),
             **{kind: penalty_plan(settings, params, "splits", kind, baselines) for kind in ("syn", "total", "balance")},
-            "grid": grid_plan(settings, params, "splits"), "ann2snn": [(name, cfg) for _, name, cfg in ann2snn_plan(settings, params, "splits", baselines)]}
+            "grid": grid_plan(settings, params, "splits"),
+            "ann2snn": [(name, cfg) for _, name, cfg in ann2snn_plan(settings, params, "splits", baselines)]}
 
 
 def test_claims_profile_runs_the_paper_design_with_seeds(repo):
     params = resolve("claims")
     names = [s["name"] for s in params["settings"]]
     plans = _claims_plans(params)
-    surrogates = {(c.optimizer, c.surrogate) for _, c in plans["syn"]}
-    assert surrogates == {("adam", "s3nn"), ("adam", "linear"), ("adam", "sigmoid"), ("msgd", "s3nn")}
+    surrogates = {(c.model, c.optimizer, c.surrogate) for _, c in plans["syn"]}
+    assert surrogates == {("cnn7", "adam", "s3nn"), ("cnn7", "adam", "linear"), ("cnn7", "adam", "sigmoid"),
+                          ("cnn7", "msgd", "s3nn"), ("vgg11", "adam", "s3nn"), ("resnet18", "adam", "s3nn")}
     for plan in plans.values():
-        assert {c.seed for _, c in plan} == {0, 1, 2}
+        assert {c.seed for _, c in plan} == {0, 1, 2, 3}
     with_p2 = {name for name, c in plans["syn"] if c.p == 2}
     assert with_p2 == {names[0]}  # `ps: [1, 2]` on the first setting only; the others take penalty.p = 1
     assert {name for name, _ in plans["grid"]} == {name for name, _ in plans["ann2snn"]} == {names[0]}
-    assert len(plans["grid"]) == 3 * 2 * 2 * 3  # λ ∈ {0, 1e-6, 1e-5} × λ_WD ∈ {0, 1e-4} × B_BN ∈ {0, 1} × seeds
-    assert sum(map(len, plans.values())) == 264
+    assert len(plans["grid"]) == 3 * 3 * 4  # λ ∈ {0, 1e-6, 1e-5} × (λ_WD, B_BN) ∈ {(0, 0), (1e-4, 0), (1e-4, 1)} × seeds
+    conversions = {(cfg.lam_norm, cfg.warm_start is None) for _, cfg in plans["ann2snn"]}
+    assert conversions == {(0, True), (4, True), (16, True), (64, True), (4, False), (16, False), (64, False)}
+    # per seed: 6 settings × 2 λ_WD; per kind 4 λ' on 6 settings and p = 2 on one; 2 protocols × 4 λ'
+    assert [len(plans[k]) for k in plans] == [4 * 12, 4 * 28, 4 * 28, 4 * 28, 36, 4 * 8]
 
 
 def test_claims_profile_takes_only_how_keys_from_params(repo):

@@ -40,7 +40,7 @@ from pipeline.config import ConfigError, RunConfig
 from pipeline.data import INFO
 from pipeline.models import create_model
 from pipeline.runs.params import profiled_params
-from pipeline.runs.plans import Plan, ann2snn_plan, grid_plan, penalty_plan, tune_wd_plan
+from pipeline.runs.plans import Plan, ann2snn_plan, chain_levels, grid_plan, penalty_plan, tune_wd_plan
 from pipeline.runs.store import run_id
 
 __all__ = ["forward_flops", "load_profile", "main", "makespan", "stage_plans"]
@@ -63,7 +63,8 @@ def stage_plans(params: dict, splits: str = "artifacts/default/splits") -> dict[
     plans["train"] = [run for kind in params["penalty"]["kinds"]
                       for run in penalty_plan(settings, params, splits, kind, baselines)]
     plans["grid"] = grid_plan(settings, params, splits)
-    plans["ann2snn"] = [(name, cfg) for _, name, cfg in ann2snn_plan(settings, params, splits, baselines)]
+    for k, level in enumerate(chain_levels(ann2snn_plan(settings, params, splits, baselines))):
+        plans["ann2snn" if k == 0 else f"ann2snn+{k}"] = level  # a ramp's link k waits for link k − 1
     return plans
 
 

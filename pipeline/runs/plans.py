@@ -142,13 +142,15 @@ def penalty_plan(settings: Sequence[dict], params: dict, splits_dir: Path | str,
 
 def grid_plan(settings: Sequence[dict], params: dict, splits_dir: Path | str) -> Plan:
     """Sec. 4.2: Ω_syn (p = 1) over raw λ × λ_WD × B_BN × seeds on the `grid.settings` (all by default),
-    each list with 0 added (the paper's unregularised, weight-decay-only and B_BN-only rows, and the
-    λ = λ_WD = B_BN = 0 normaliser)."""
+    each list with 0 added (the paper's unregularised and weight-decay-only rows, and the
+    λ = λ_WD = B_BN = 0 normaliser). B_BN = 1 only with λ_WD > 0: it scales a term of λ_WD (Eq. 21), so
+    at λ_WD = 0 it would train the B_BN = 0 run again."""
     grid = params["grid"]
     with_zero = {key: sorted({0, *grid[key]}) for key in ("lams", "weight_decays", "bn_decays")}
-    return _runs(selected(settings, grid), params, splits_dir,
+    plan = _runs(selected(settings, grid), params, splits_dir,
                  {"penalty": ["syn"], "p": [1], "lam": with_zero["lams"], "weight_decay": with_zero["weight_decays"],
                   "bn_decay": with_zero["bn_decays"], "seed": grid["seeds"]})
+    return [(name, cfg) for name, cfg in plan if cfg.weight_decay or not cfg.bn_decay]
 
 
 def grid_references(plan: Plan, metrics: Sequence[dict]) -> list[float]:
