@@ -230,39 +230,46 @@ def plot_training_curves(histories: dict[str, pd.DataFrame], path_stem: Path) ->
     return _save(fig, path_stem)
 
 
-_README_FILES = (  # (file, what, step that writes it, only with several seeds)
+_README_FILES = (  # (file, what, step that writes it, when: "always", "seeds" (> 1), "claims" (≥ 3 seeds), "cost
+    #                  models" (energies under other cost models), "paper" (the paper's setting))
     ("`tables/tradeoff_points.csv`, `.md`", "one row per run: tuned baselines, Ω_syn / Ω_total / Ω_balance runs, ann2snn "
-     "at each T (energy_ratio relative to the setting's baseline)", "score", False),
+     "at each T (energy_ratio relative to the setting's baseline)", "score", "always"),
     ("`tables/tradeoff_scores.csv`, `.md`", "per curve (setting, method, p, T), all seeds pooled: AUC, Spearman, MI, "
-     "k-NN MI at each cutoff, points used and dropped", "score", False),
-    ("`tables/seed_scores.csv`, `.md`", "the same per curve and seed, each seed's runs scored alone", "score", False),
-    ("`tables/seed_summary.csv`, `.md`", "mean and sd over seeds of every per-seed score", "score", False),
+     "k-NN MI at each cutoff, points used and dropped", "score", "always"),
+    ("`tables/seed_scores.csv`, `.md`", "the same per curve and seed, each seed's runs scored alone", "score", "always"),
+    ("`tables/seed_summary.csv`, `.md`", "mean and sd over seeds of every per-seed score", "score", "always"),
     ("`tables/method_comparison.csv`, `.md`", "the paper's Tables 4, 12–20 layout (pooled); best per column in bold; "
-     "with several seeds also AUC and Spearman as mean ± sd over the seeds' own curves", "score", False),
+     "with several seeds also AUC and Spearman as mean ± sd over the seeds' own curves", "score", "always"),
     ("`tables/grid.csv`, `.md`", "Sec. 4.2 grid (Tables 2, 3, 8–11): λ, λ_WD, B_BN → accuracy, E_SNN/E_baseline, "
-     "dead rate, R, mean ± std over seeds", "score", False),
-    ("`tables/training_time.csv`, `.md`", "Table 7: wall time per epoch with each penalty relative to none", "score",
-     False),
-    ("`tables/claims.csv`, `.md`", "each of the paper's claims: the paired per-seed evidence and a verdict", "score",
-     True),
+     "dead rate, R, mean ± std over seeds", "score", "always"),
+    ("`tables/training_time.csv`, `.md`", "Table 7: wall time per epoch with each penalty relative to none (runs "
+     "share the cores: docs/claims.md has the controlled measurement)", "score", "always"),
+    ("`tables/claims.csv`, `.md`", "each of the paper's claims: the paired per-seed evidence and a verdict "
+     "(docs/claims.md); `tables/claims_summary.md` one line per claim", "score", "claims"),
+    ("`tables/cost_models.csv`, `.md`", "every curve's AUC(P) with energy under each cost model "
+     "(docs/energy-models.md)", "score", "cost models"),
+    ("`tables/paper_comparison.csv`, `.md`", "ours beside the paper's Table 4: the nine curves' AUC(70), AUC(50), "
+     "differences, ranks", "score", "paper"),
     ("`environment.json`", "what trained the runs: versions, CPU, the ISA in effect, threads, the pinning "
-     "(`pipeline.numerics`)", "score", False),
-    ("`reference.json`", "the runs `python -m pipeline.runs.verify` retrains and compares bit for bit", "score", False),
+     "(`pipeline.numerics`)", "score", "always"),
+    ("`reference.json`", "the runs `python -m pipeline.runs.verify` retrains and compares bit for bit", "score", "always"),
     ("`metrics.json`", "headline DVC metrics: baseline accuracy and energy, every curve's AUCs (with several seeds "
-     "also their mean and sd over seeds) (`dvc metrics show`)", "score", False),
+     "also their mean and sd over seeds) (`dvc metrics show`)", "score", "always"),
     ("`plots/tradeoff/<setting>.csv`", "every trade-off run of a setting (column `series` names its curve), drawn by "
-     "`dvc plots show/diff`", "score", False),
+     "`dvc plots show/diff`", "score", "always"),
     ("`plots/curves/<setting>.csv`", "per-epoch histories of the baseline and Ω_syn runs (column `run`), drawn by "
-     "`dvc plots show/diff`", "figures", False),
+     "`dvc plots show/diff`", "figures", "always"),
     ("`figures/layer_shares.png`, `.pdf`", "share of E_SNN, Ω_syn, Ω_total, Ω_balance per layer with every neuron "
-     "firing (Figs. 1–2)", "figures", False),
+     "firing (Figs. 1–2)", "figures", "always"),
     ("`figures/tradeoff.png`, `.pdf`", "energy–accuracy trade-off, runs and Alg. 1 envelope per method (Figs. 3, 5)",
-     "figures", False),
+     "figures", "always"),
     ("`figures/seed_spread.png`, `.pdf`", "the trade-off curves as per-λ' means over seeds with ± 1 sd bars", "figures",
-     True),
+     "seeds"),
+    ("`figures/cost_models.png`, `.pdf`", "the first setting's trade-off curves with energy under each cost model",
+     "figures", "cost models"),
     ("`figures/training_curves.png`, `.pdf`", "loss, validation accuracy and firing rate per epoch for a few λ'",
-     "figures", False),
-    ("`README.md`", "this page", "figures", False),
+     "figures", "always"),
+    ("`README.md`", "this page", "figures", "always"),
 )
 
 
@@ -275,8 +282,8 @@ def _made_by(item: str) -> tuple[str, ...]:
             "function, not this file.")
 
 
-def _files_table(seeds: bool) -> list[str]:
-    rows = [row for row in _README_FILES if seeds or not row[3]]
+def _files_table(shown: set[str]) -> list[str]:
+    rows = [row for row in _README_FILES if row[3] in shown]
     return ["| file | what | step |", "|---|---|---|", *(f"| {f} | {what} | `{step}` |" for f, what, step, _ in rows)]
 
 
@@ -296,7 +303,7 @@ def _best_auc(comparison: pd.DataFrame, cutoff: float) -> str:
 
 def results_readme(comparison: pd.DataFrame, comparison_md: str, points: pd.DataFrame, cutoff: float,
                    curve_setting: str | None = None, curve_lam_norms: list[float] | None = None,
-                   profile: str = "default", folder: str = "default") -> str:
+                   profile: str = "default", folder: str = "default", paper: bool = False) -> str:
     """results/<folder>/README.md: the file list, the headline table and each committed figure with what
     it shows. `folder` is the pipeline item (dvc.yaml's `profiles`): `default` (whichever `profile`
     params.yaml selects) or a committed profile's name.
@@ -304,15 +311,18 @@ def results_readme(comparison: pd.DataFrame, comparison_md: str, points: pd.Data
     Written by the `figures` step from what it has just drawn, so it never
     goes stale: `comparison` / `comparison_md` are tables/method_comparison.csv
     / .md, `points` the run table given to `plot_tradeoff` with `cutoff` P,
-    `curve_setting` and `curve_lam_norms` those of `plot_training_curves`.
-    Images are linked relatively (figures/*.png), so the page shows them on a
+    `curve_setting` and `curve_lam_norms` those of `plot_training_curves`; `paper`: the score step wrote
+    tables/paper_comparison (the item has the paper's setting). Images are linked relatively (figures/*.png), so the page shows them on a
     repository host or in any Markdown viewer of a checkout.
     """
-    seeds = len(points) > 0 and points["seed"].nunique() > 1
+    n_seeds = points["seed"].nunique() if len(points) else 0
+    seeds = n_seeds > 1
+    costs = any(column.startswith("energy_pj_") for column in points.columns)
+    shown = {"always", *(["seeds"] if seeds else []), *(["claims"] if n_seeds >= 3 else []),
+             *(["cost models"] if costs else []), *(["paper"] if paper else [])}
     n_settings = points["setting"].nunique() if len(points) else 0
     above = points[points["energy_ratio"] > _X_MAX / 100] if len(points) else points
-    above_labels = [f"ann2snn T={int(T)}" if method == "ann2snn" else (PENALTIES[method].symbol if method in PENALTIES else method)
-                    for method, T in zip(above.get("method", []), above.get("T", []))]
+    above_labels = [curve.label for curve in split_curves(above) for _ in curve.energy]
     above_counts = ", ".join(f"{label}: {above_labels.count(label)}" for label in dict.fromkeys(above_labels))
     lam_text = ", ".join(f"{lam:g}" for lam in curve_lam_norms) if curve_lam_norms else "a few values"
     best = _best_auc(comparison, cutoff)
@@ -348,6 +358,12 @@ def results_readme(comparison: pd.DataFrame, comparison_md: str, points: pd.Data
             "Each marker is the mean over seeds of one λ' (energy ratio, accuracy) with ± 1 sd bars in both",
             "directions, joined in λ' order; the baseline's mean ± sd is the black star. Overlapping bars mean",
             "the seeds cannot tell two curves apart at that λ'.", ""] if seeds else []),
+        *(["### Under other cost models", "", "![cost models](figures/cost_models.png)", "",
+            "The first setting's curves once per cost model (docs/energy-models.md): each run's energy under that",
+            "model over the baseline's. The paper's counts synaptic events only; `lemaire2022` adds memory",
+            "reads and writes, neuron updates and addressing (Lemaire et al. 2022); the device presets price",
+            "synaptic operations and neuron updates as Loihi and SpiNNaker do. `tables/cost_models.md` scores every",
+            "curve under each.", ""] if costs else []),
         "### Training curves",
         "",
         "![training curves](figures/training_curves.png)",
@@ -375,7 +391,7 @@ def results_readme(comparison: pd.DataFrame, comparison_md: str, points: pd.Data
         "",
         "## Files",
         "",
-        *_files_table(seeds),
+        *_files_table(shown),
         "",
     ]
     return "\n".join(lines)

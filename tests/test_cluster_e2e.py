@@ -60,7 +60,7 @@ def test_dvc_repro_on_ray_matches_local(tmp_path, ray_head):
     out = dvc(repo, "repro", "figures@default")
     assert "[1/1" in out and "test accuracy" in out
     points = pd.read_csv(repo / "results/default/tables/tradeoff_points.csv")
-    assert set(points["method"]) == {"baseline", "syn", "total", "balance", "ann2snn"}
+    assert set(points["method"]) == {"baseline", "syn", "total", "balance", "energy_lemaire2022", "ann2snn"}
     on_ray = json.loads((repo / "artifacts/default/tune_wd/baseline.json").read_text())
 
     # the same stage on the local backend, from an empty store: the same baseline

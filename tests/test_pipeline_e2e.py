@@ -70,11 +70,13 @@ def test_repro_then_experiment_then_plots(repo):
     run(repo, "git", "commit", "-qm", "tiny profile")
     dvc(repo, "repro", "figures@default")
     points = pd.read_csv(repo / "results/default/tables/tradeoff_points.csv")
-    assert set(points["method"]) == {"baseline", "syn", "total", "balance", "ann2snn"}
+    assert set(points["method"]) == {"baseline", "syn", "total", "balance", "energy_lemaire2022", "ann2snn"}
+    costs = pd.read_csv(repo / "results/default/tables/cost_models.csv")  # every curve under every cost model
+    assert {"paper AUC(50)", "lemaire2022 AUC(50)", "loihi AUC(70)"} <= set(costs.columns) and len(costs) == 6  # 4 penalties, 2 T
     converted = points[points["method"] == "ann2snn"]
     assert sorted(zip(converted["lam_norm"], converted["T"])) == [(0, 1), (0, 2), (4, 1), (4, 2)]
     assert set(converted["protocol"]) == {"ramp"} and set(converted["neuron"]) == {"multi"}
-    for name in ("tradeoff", "training_curves", "layer_shares"):
+    for name in ("tradeoff", "training_curves", "layer_shares", "cost_models"):
         assert (repo / "results/default/figures" / f"{name}.png").stat().st_size > 0
     assert "Stage 'split@default' didn't change" in dvc(repo, "repro", "figures@default")  # a no-op rerun
     verified = run(repo, sys.executable, "-m", "pipeline.runs.verify")

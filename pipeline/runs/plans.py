@@ -19,7 +19,7 @@ from pipeline.run_energy import energy_by_cost_model, run_wiring
 from pipeline.runs.params import setting_config
 from pipeline.runs.store import run_id
 
-__all__ = ["Conversions", "Plan", "ann2snn_plan", "baseline_energy", "chain_levels", "cost_model_energies", "choose_baseline", "common_keys", "describe",
+__all__ = ["Conversions", "Plan", "ann2snn_plan", "baseline_energy", "chain_levels", "cost_model_column", "cost_model_energies", "choose_baseline", "common_keys", "describe",
            "diverged_baselines", "grid_plan", "grid_references", "method", "penalty_plan", "point_row", "selected", "split_path",
            "tune_wd_plan", "warn_skipped"]
 
@@ -205,6 +205,11 @@ def chain_levels(plan: Conversions) -> list[Plan]:
     return levels
 
 
+def cost_model_column(name: str) -> str:
+    """The points-table column of a run's energy under cost model `name`: `energy_pj` for the paper's."""
+    return "energy_pj" if name == "paper" else f"energy_pj_{name}"
+
+
 def cost_model_energies(cfg: RunConfig, metrics: dict, converted: bool = False) -> dict[str, float]:
     """`energy_pj_<cost model>` of a run under every registered cost model but the paper's (that one is
     `energy_pj`), from its per-layer counts (`run_energy.energy_by_cost_model`); NaN where the counts cannot
@@ -215,9 +220,9 @@ def cost_model_energies(cfg: RunConfig, metrics: dict, converted: bool = False) 
     wiring = run_wiring(cfg.to_dict(), converted)
     names = [name for name in COST_MODELS if name != "paper"]
     if any(len(drives) > 1 for drives in wiring.fanout.values()):
-        return {f"energy_pj_{name}": math.nan for name in names}
+        return {cost_model_column(name): math.nan for name in names}
     energies = energy_by_cost_model(metrics, wiring)
-    return {f"energy_pj_{name}": energies[name]["energy_pj"] for name in names}
+    return {cost_model_column(name): energies[name]["energy_pj"] for name in names}
 
 
 def point_row(setting: str, cfg: RunConfig, metrics: dict, baseline_pj: float, *,

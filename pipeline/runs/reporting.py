@@ -20,7 +20,8 @@ from pipeline.paper import paper_comparison, paper_comparison_markdown
 from pipeline.penalties import PENALTIES
 from pipeline.rundir import HISTORY, HISTORY_COLUMNS, METRICS, read_history
 from pipeline.runs.layout import Layout
-from pipeline.runs.plans import diverged_baselines, warn_skipped
+from pipeline.cost_models import COST_MODELS
+from pipeline.runs.plans import cost_model_column, diverged_baselines, warn_skipped
 from pipeline.runs.quotes import refresh_quotes
 from pipeline.runs.verify import reference_sample
 from pipeline.scoring import curve_key, score_curves, seed_summary, split_curves
@@ -174,6 +175,39 @@ def write_curve_series(histories: dict[str, pd.DataFrame], out_dir: Path, settin
         write_atomic(out_dir / f"{setting}.csv", table.to_csv(index=False))
 
 
+def carried_cost_models(points: pd.DataFrame) -> list[str]:
+    """The cost models whose energies `points` carry (`plans.cost_model_energies`); the paper's always."""
+    return [name for name in COST_MODELS if cost_model_column(name) in points.columns]
+
+
+def under_cost_model(points: pd.DataFrame, name: str) -> pd.DataFrame:
+    """`points` with `energy_ratio` re-measured under cost model `name`: each run's energy under it
+    (`plans.cost_model_column`) over the mean of its setting's baseline runs'."""
+    column = cost_model_column(name)
+    reference = points[points["method"] == "baseline"].groupby("setting")[column].mean()
+    return points.assign(energy_ratio=points[column] / points["setting"].map(reference))
+
+
+def cost_model_scores(points: pd.DataFrame, cutoffs: list[float]) -> pd.DataFrame:
+    """Every curve's AUC(P) with energy measured under each cost model the points carry (docs/energy-models.md):
+    one row per curve, one column per cost model and cutoff. Does Ω_syn's lead survive when memory, neuron
+    updates and a device's prices are counted, and does a penalty matched to a cost model lead under it?"""
+    names = carried_cost_models(points)
+    keys = ["setting", "method", "p", "T", "neuron", "protocol", "label"]
+    scored = [score_curves(under_cost_model(points, name), cutoffs).set_index(keys)[[f"auc_{c:g}" for c in cutoffs]]
+              .rename(columns=lambda column: f"{name} AUC({column.removeprefix('auc_')})") for name in names]
+    return pd.concat(scored, axis=1).reset_index().drop(columns=["method", "p", "T", "neuron", "protocol"])
+
+
+def plot_cost_models(points: pd.DataFrame, path_stem: Path, cutoff: float) -> list[Path]:
+    """The first setting's trade-off curves once per cost model: a panel each, energy under that model."""
+    setting = points["setting"].iloc[0]
+    mine = points[points["setting"] == setting]
+    panels = [under_cost_model(mine, name).assign(setting=f"{setting}: energy under {name}")
+              for name in carried_cost_models(mine)]
+    return plot_tradeoff(pd.concat(panels, ignore_index=True), path_stem, cutoff=cutoff)
+
+
 def environments(layout: Layout) -> dict:
     """What produced the item's runs: each distinct environment record (`pipeline.numerics.environment`) of
     the runs its experiment stages hold, with how many runs it produced (one record when all ran alike)."""
@@ -221,6 +255,8 @@ def score(params: dict, layout: Layout) -> None:
                             alpha=claims["alpha"], margins=margins, power=claims["power"])
         write_table(table, tables / "claims", floatfmt=".3g")
         write_atomic(tables / "claims_summary.md", claims_section(table, claims["alpha"]))
+    if len(carried_cost_models(scored)) > 1:
+        write_table(cost_model_scores(scored, cutoffs), tables / "cost_models", floatfmt=".2f")
     write_plot_series(scored, layout.results / "plots" / "tradeoff")
     write_atomic(layout.headline, json.dumps(headline(scores, baselines, summary), indent=2) + "\n")
     write_atomic(layout.environment, json.dumps(environments(layout), indent=2) + "\n")
@@ -237,6 +273,8 @@ def figures(params: dict, layout: Layout) -> None:
     points = pd.read_csv(layout.tables / "tradeoff_points.csv")
     points = points[~points["setting"].isin(warn_skipped(baselines))]  # diverged baseline: no energy ratios
     plot_tradeoff(points, out / "tradeoff", cutoff=drawn["cutoff"])
+    if len(carried_cost_models(points)) > 1:
+        plot_cost_models(points, out / "cost_models", drawn["cutoff"])
     if points["seed"].nunique() > 1:
         plot_seed_spread(points, out / "seed_spread")
     histories = curve_histories(layout, baselines, drawn["curve_lam_norms"])
@@ -245,6 +283,7 @@ def figures(params: dict, layout: Layout) -> None:
     readme = results_readme(pd.read_csv(layout.tables / "method_comparison.csv"),
                             (layout.tables / "method_comparison.md").read_text(encoding="utf-8"), points,
                             drawn["cutoff"], curve_setting=setting, curve_lam_norms=drawn["curve_lam_norms"],
-                            profile=params["profile"], folder=layout.item)
+                            profile=params["profile"], folder=layout.item,
+                            paper=(layout.tables / "paper_comparison.md").is_file())
     write_atomic(layout.results / "README.md", readme)
     refresh_quotes()  # README.md and docs/ quote the results just written
