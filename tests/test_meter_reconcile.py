@@ -1,7 +1,7 @@
 """Our synaptic events beside spikingjelly's SynOpCounter, NeuroBench's SynapticOperations and
 sinabs' synops hooks on the same network and input: equal where they count the same thing, and
 each difference exactly the named one (zero padding, first layer, pooling, multiplicity, zero
-weights). See bench/meter_reconcile.py and the README (Reconciliation with the peers' counters)."""
+weights). See bench/meter_reconcile.py and docs/own-snn.md."""
 import sys
 from pathlib import Path
 
