@@ -3,7 +3,7 @@
 A float sum's rounding depends on the order of its terms, and the libraries torch calls pick that
 order from the CPU they find: ATen's vectorised kernels (AVX-512: 16 lanes, AVX2: 8, default:
 scalar), oneDNN's JIT convolutions (one kernel per ISA), MKL's BLAS (one code path per ISA and
-vendor). Measured on a 2-core AMD EPYC (docs/reproducibility.md): capping ATen to its
+vendor). Measured on a 2-core AMD EPYC (README "Same numbers on every machine"): capping ATen to its
 `default` kernels, or oneDNN to SSE4.1, changes a 2-epoch run's test accuracy by about a point; so
 does a second thread. So every process that trains or evaluates fixes them, before its first tensor
 operation (`pin_environment`, run by `import pipeline`; `pin_torch`, run by every training and
