@@ -14,7 +14,7 @@ from scipy.stats import spearmanr
 
 from pipeline.penalties import label
 
-__all__ = ["PAPER_SETTING", "TABLE_4", "paper_comparison", "paper_comparison_markdown"]
+__all__ = ["BASELINE_ACCURACY", "PAPER_SETTING", "TABLE_4", "paper_comparison", "paper_comparison_markdown"]
 
 # what a setting must be for the paper's numbers to apply: CNN7, Fashion-MNIST, Adam, s3nn (Table 6's first row)
 PAPER_SETTING = {"model": "cnn7", "dataset": "fashion_mnist", "optimizer": "adam", "surrogate": "s3nn"}
@@ -25,6 +25,7 @@ TABLE_4: dict[tuple[str, float, int], tuple[float, float]] = {
     ("balance", 1.0, 1): (54.23, 67.16), ("balance", 2.0, 1): (31.47, 42.94),
     ("ann2snn", 1.0, 1): (53.51, 67.80), ("ann2snn", 1.0, 5): (47.40, 63.17), ("ann2snn", 1.0, 10): (37.93, 56.30),
 }
+BASELINE_ACCURACY = 92.02  # the paper's CNN7 / Fashion-MNIST / Adam / s3nn SNN without penalty, test accuracy in %
 _CONVERSION = {"neuron": "multi", "protocol": "ramp"}  # the paper's conversion curves
 
 
@@ -68,12 +69,15 @@ def paper_comparison(scores: pd.DataFrame, settings: Sequence[dict]) -> pd.DataF
     return table
 
 
-def paper_comparison_markdown(table: pd.DataFrame) -> str:
-    """The comparison as Markdown, with one line per setting and cutoff on whether the two orderings of the
-    nine curves agree (Spearman's ρ between the paper's AUCs and ours)."""
+def paper_comparison_markdown(table: pd.DataFrame, baselines: dict[str, dict]) -> str:
+    """The comparison as Markdown, with one line per setting on its tuned baseline's test accuracy beside
+    the paper's (`baselines`: the tune_wd stage's record) and one per setting and cutoff on whether the two
+    orderings of the nine curves agree (Spearman's ρ between the paper's AUCs and ours)."""
     shown = table.drop(columns=[c for c in table.columns if " rank " in c])
     lines = [shown.to_markdown(index=False, floatfmt=".2f"), ""]
     for setting, rows in table.groupby("setting", sort=False):
+        lines.append(f"- `{setting}`: the tuned baseline's test accuracy {100 * baselines[setting]['test_accuracy']:.2f} %, "
+                     f"the paper's {BASELINE_ACCURACY:.2f} %.")
         for cutoff in (70, 50):
             ours = rows[f"ours AUC({cutoff})"]
             rho = spearmanr(rows[f"paper AUC({cutoff})"], ours).statistic if ours.notna().sum() > 2 else float("nan")

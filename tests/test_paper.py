@@ -29,7 +29,8 @@ def test_each_paper_curve_meets_ours_with_the_difference_and_ranks():
     assert table.loc[table["curve"] == "ANN2SNN T=10", "ours AUC(70)"].item() == 37.93 - 2.5
     assert table["paper rank AUC(70)"].tolist() == table["ours rank AUC(70)"].tolist()
     assert table.loc[table["curve"] == "Ω_syn p=1", "paper rank AUC(70)"].item() == 1  # 68.02, the largest
-    text = paper_comparison_markdown(table)
+    text = paper_comparison_markdown(table, {SETTING["name"]: {"test_accuracy": 0.8557}})
+    assert f"`{SETTING['name']}`: the tuned baseline's test accuracy 85.57 %, the paper's 92.02 %." in text
     assert "AUC(70): rank correlation of the nine curves with the paper's ρ = 1.00; 9 of 9 curves" in text
 
 
@@ -37,6 +38,6 @@ def test_a_swapped_pair_lowers_the_rank_correlation():
     scores = _scores(shift=0.0)
     first, second = scores.index[:2]  # Ω_syn p=1 (68.02, rank 1) and p=2 (61.62, rank 3) trade places
     scores.loc[[first, second], "auc_70"] = scores.loc[[second, first], "auc_70"].to_numpy()
-    text = paper_comparison_markdown(paper_comparison(scores, [SETTING]))
+    text = paper_comparison_markdown(paper_comparison(scores, [SETTING]), {SETTING["name"]: {"test_accuracy": 0.9}})
     assert "AUC(70): rank correlation of the nine curves with the paper's ρ = 0.93; 7 of 9 curves" in text  # 1 − 6·8/720
     assert paper_comparison(scores, [{**SETTING, "optimizer": "msgd"}]).empty

@@ -246,7 +246,7 @@ def score(params: dict, layout: Layout) -> None:
     paper = paper_comparison(scores, params["settings"])
     if len(paper):  # the item has the paper's CNN7 / Fashion-MNIST / Adam / s3nn setting: ours beside Table 4
         write_atomic(tables / "paper_comparison.csv", paper.to_csv(index=False))
-        write_atomic(tables / "paper_comparison.md", paper_comparison_markdown(paper))
+        write_atomic(tables / "paper_comparison.md", paper_comparison_markdown(paper, baselines))
     if points["seed"].nunique() >= MIN_SEEDS:
         claims = params["claims"]
         margins = {"test_accuracy": claims["margin_accuracy"], "energy_ratio": claims["margin_energy"],
