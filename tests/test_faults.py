@@ -431,12 +431,18 @@ sys.exit(t.main(sys.argv[1:]))
 """
 
 
+def _interruptible() -> None:
+    """A child's SIGINT as a terminal's foreground job has it: default. A runner that starts pytest in the
+    background (as CI's does) leaves SIGINT ignored, which children inherit and Python then keeps ignoring."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_held(out: Path, epoch: int, log: Path) -> subprocess.Popen:
     """`python -m pipeline.train` (through `main`) that waits at the start of `epoch`, once it is there."""
     with log.open("w") as stderr:  # the child keeps its own copy of the file
         proc = subprocess.Popen([sys.executable, "-c", _SLOW, *ARGS, "--out", str(out)],
                                 env={**ENV, "SLOW_EPOCH": str(epoch)}, stdout=subprocess.DEVNULL, stderr=stderr,
-                                cwd=out.parent)
+                                cwd=out.parent, preexec_fn=_interruptible)
     deadline = time.monotonic() + 90
     while "holding in epoch" not in log.read_text():
         assert proc.poll() is None, log.read_text()
@@ -510,7 +516,8 @@ def test_ctrl_c_while_pool_workers_import_prints_only_the_stages_line(tmp_path):
     marks.mkdir()
     proc = subprocess.Popen([sys.executable, "stage.py", str(tmp_path / "store")], cwd=tmp_path,
                             env={**ENV, "MARKS": str(marks)}, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # its own process group, as a terminal's foreground job
+                            start_new_session=True,  # its own process group, as a terminal's foreground job
+                            preexec_fn=_interruptible)
     deadline = time.monotonic() + 120
     while len(list(marks.iterdir())) < 2:
         assert proc.poll() is None and time.monotonic() < deadline, "the pool workers never started"
